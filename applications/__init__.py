@@ -1,0 +1,1 @@
+"""Layer 3 — applications built only on ``model_layer.sdk``."""

@@ -1,0 +1,1 @@
+"""Coding companion (Q Developer-like), built on model_layer.sdk."""

@@ -1,0 +1,1 @@
+"""Shopping assistant (Rufus-like), built on model_layer.sdk."""
