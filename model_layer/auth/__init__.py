@@ -1,0 +1,1 @@
+"""Authentication: issued keys per tenant, SigV4 verification, API keys."""

@@ -1,0 +1,145 @@
+"""The gateway's one error hierarchy, keyed by Bedrock error code and HTTP status.
+
+Raised everywhere in ``model_layer``; rendered by one handler per API family
+(``render_bedrock_error`` for the AWS routes, ``render_openai_error`` for ``/v1``); mapped back to
+typed exceptions by ``model_layer.sdk``. Statuses follow botocore's service models, which differ
+by service for a few codes (see ``_SERVICE_STATUS``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar, Literal
+
+from fastapi.responses import JSONResponse
+
+from strata.errors import StrataError
+
+Service = Literal["bedrock-runtime", "bedrock", "bedrock-agent", "bedrock-agent-runtime", "openai"]
+
+
+class GatewayError(StrataError):
+    """Base: ``code`` is the Bedrock error name, ``status`` the default HTTP status."""
+
+    code: ClassVar[str] = "InternalServerException"
+    status: ClassVar[int] = 500
+    openai_type: ClassVar[str] = "server_error"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self, message: str, *, extra: dict[str, Any] | None = None, retry_after_s: float | None = None
+    ):
+        super().__init__(message)
+        self.extra = extra or {}
+        self.retry_after_s = retry_after_s
+
+    def status_for(self, service: Service) -> int:
+        return _SERVICE_STATUS.get((self.code, service), self.status)
+
+
+class ValidationException(GatewayError):
+    code, status, openai_type = "ValidationException", 400, "invalid_request_error"
+
+
+class AccessDeniedException(GatewayError):
+    code, status, openai_type = "AccessDeniedException", 403, "authentication_error"
+
+
+class UnrecognizedClientException(AccessDeniedException):
+    """Unknown or revoked access key / API key."""
+
+    code = "UnrecognizedClientException"
+
+
+class InvalidSignatureException(AccessDeniedException):
+    """SigV4 signature mismatch, clock skew, or malformed Authorization header."""
+
+    code = "InvalidSignatureException"
+
+
+class ResourceNotFoundException(GatewayError):
+    code, status, openai_type = "ResourceNotFoundException", 404, "not_found_error"
+
+
+class UnknownOperationException(GatewayError):
+    code, status, openai_type = "UnknownOperationException", 404, "not_found_error"
+
+
+class ThrottlingException(GatewayError):
+    code, status, openai_type, retryable = "ThrottlingException", 429, "rate_limit_error", True
+
+
+class ServiceQuotaExceededException(GatewayError):
+    code, status, openai_type = "ServiceQuotaExceededException", 400, "insufficient_quota"
+
+
+class ConflictException(GatewayError):
+    code, status, openai_type = "ConflictException", 400, "conflict_error"
+
+
+class InternalServerException(GatewayError):
+    code, status, openai_type, retryable = "InternalServerException", 500, "server_error", True
+
+
+class ServiceUnavailableException(GatewayError):
+    code, status, openai_type, retryable = "ServiceUnavailableException", 503, "server_error", True
+
+
+class ModelTimeoutException(GatewayError):
+    code, status, openai_type = "ModelTimeoutException", 408, "timeout_error"
+
+
+class ModelErrorException(GatewayError):
+    code, status, openai_type = "ModelErrorException", 424, "server_error"
+
+
+class ModelNotReadyException(GatewayError):
+    code, status, openai_type, retryable = "ModelNotReadyException", 429, "server_error", True
+
+
+class ModelStreamErrorException(GatewayError):
+    code, status, openai_type = "ModelStreamErrorException", 424, "server_error"
+
+
+# (code, service) -> status where a service's model differs from the default.
+_SERVICE_STATUS: dict[tuple[str, Service], int] = {
+    ("ConflictException", "bedrock-agent"): 409,
+    ("ConflictException", "bedrock-agent-runtime"): 409,
+    ("ServiceQuotaExceededException", "bedrock-agent"): 402,
+    ("ModelNotReadyException", "bedrock-agent-runtime"): 424,
+    ("ConflictException", "openai"): 409,
+    ("ServiceQuotaExceededException", "openai"): 429,
+    ("ModelTimeoutException", "openai"): 504,
+    ("ModelErrorException", "openai"): 502,
+    ("ModelNotReadyException", "openai"): 503,
+}
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def render_bedrock_error(exc: GatewayError, service: Service, request_id: str | None = None) -> JSONResponse:
+    """The rest-json error botocore parses into the modeled exception class."""
+    rid = request_id or new_request_id()
+    headers = {"x-amzn-ErrorType": exc.code, "x-amzn-RequestId": rid}
+    if exc.retry_after_s is not None:
+        headers["x-amz-retry-after"] = str(int(exc.retry_after_s * 1000))
+    body = {"message": exc.message, **exc.extra}
+    return JSONResponse(body, status_code=exc.status_for(service), headers=headers)
+
+
+def render_openai_error(exc: GatewayError, request_id: str | None = None) -> JSONResponse:
+    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
+    headers = {"x-request-id": request_id or new_request_id()}
+    if exc.retry_after_s is not None:
+        headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
+    body = {
+        "error": {
+            "message": exc.message,
+            "type": exc.openai_type,
+            "param": exc.extra.get("param"),
+            "code": exc.code,
+        }
+    }
+    return JSONResponse(body, status_code=exc.status_for("openai"), headers=headers)

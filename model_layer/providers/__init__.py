@@ -1,0 +1,1 @@
+"""Model providers behind one Protocol, and the registry/router built from configuration."""

@@ -1,0 +1,1 @@
+"""Tenancy: quotas, rate limits, usage metering and the invocation log."""

@@ -1,0 +1,196 @@
+"""Internal types every part of the gateway speaks: requests, stream events, models, tenants.
+
+The internal chat request keeps Converse's message and content-block shapes (plain dicts, already
+validated at the edge): Bedrock is the canonical API, OpenAI requests are translated into it, and
+providers translate out of it in small pure functions. Providers produce one stream of
+:data:`StreamEvent`; a non-streaming call is that stream collected (:func:`collect`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+StopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "stop_sequence",
+    "guardrail_intervened",
+    "content_filtered",
+    "malformed_model_output",
+    "malformed_tool_use",
+    "model_context_window_exceeded",
+]
+
+
+@dataclass
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass
+class ChatRequest:
+    """A validated chat request in Converse terms (``messages``/``system`` are Converse blocks)."""
+
+    model_id: str
+    messages: list[dict[str, Any]]
+    system: list[dict[str, Any]] = field(default_factory=list)
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop_sequences: list[str] = field(default_factory=list)
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: dict[str, Any] | None = None  # {"auto": {}} | {"any": {}} | {"tool": {"name": ...}}
+    json_schema: dict[str, Any] | None = None  # constrain the answer to this JSON schema
+    extra: dict[str, Any] = field(default_factory=dict)  # additionalModelRequestFields
+    timeout_s: float | None = None
+    tenant_id: str | None = None
+    request_id: str | None = None
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0  # excluding cache reads/writes, as Bedrock reports it
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_write_input_tokens
+        )
+
+
+# --- stream events (the Converse stream, provider-neutral) -------------------------------------
+
+
+@dataclass
+class MessageStart:
+    role: str = "assistant"
+
+
+@dataclass
+class ToolUseStart:
+    tool_use_id: str
+    name: str
+
+
+@dataclass
+class BlockStart:
+    index: int
+    tool_use: ToolUseStart | None = None
+
+
+@dataclass
+class BlockDelta:
+    index: int
+    text: str | None = None
+    tool_input: str | None = None  # a JSON *fragment*; fragments of one block join into the input
+    reasoning: str | None = None
+
+
+@dataclass
+class BlockStop:
+    index: int
+
+
+@dataclass
+class MessageStop:
+    stop_reason: StopReason
+    additional_fields: dict[str, Any] | None = None
+
+
+@dataclass
+class Metadata:
+    usage: Usage
+    latency_ms: int = 0
+
+
+StreamEvent = MessageStart | BlockStart | BlockDelta | BlockStop | MessageStop | Metadata
+
+
+@dataclass
+class ChatResponse:
+    """A collected stream: the assistant message in Converse content blocks."""
+
+    content: list[dict[str, Any]]
+    stop_reason: StopReason
+    usage: Usage
+    latency_ms: int = 0
+    additional_fields: dict[str, Any] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(b.get("text", "") for b in self.content)
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> ChatResponse:
+    """Fold a stream into a response: the one path shared by streaming and non-streaming calls."""
+    blocks: dict[int, dict[str, Any]] = {}
+    tool_json: dict[int, list[str]] = {}
+    stop: StopReason = "end_turn"
+    usage, latency, extra = Usage(), 0, None
+    async for ev in events:
+        if isinstance(ev, BlockStart) and ev.tool_use is not None:
+            blocks[ev.index] = {"toolUse": {"toolUseId": ev.tool_use.tool_use_id, "name": ev.tool_use.name}}
+            tool_json[ev.index] = []
+        elif isinstance(ev, BlockDelta):
+            if ev.tool_input is not None:
+                tool_json.setdefault(ev.index, []).append(ev.tool_input)
+            elif ev.text is not None:
+                blocks.setdefault(ev.index, {"text": ""})
+                blocks[ev.index]["text"] = blocks[ev.index].get("text", "") + ev.text
+            elif ev.reasoning is not None:
+                rc = blocks.setdefault(ev.index, {"reasoningContent": {"reasoningText": {"text": ""}}})
+                rc["reasoningContent"]["reasoningText"]["text"] += ev.reasoning
+        elif isinstance(ev, MessageStop):
+            stop, extra = ev.stop_reason, ev.additional_fields
+        elif isinstance(ev, Metadata):
+            usage, latency = ev.usage, ev.latency_ms
+    for index, parts in tool_json.items():
+        raw = "".join(parts)
+        blocks[index]["toolUse"]["input"] = json.loads(raw) if raw else {}
+    content = [blocks[i] for i in sorted(blocks)]
+    return ChatResponse(content, stop, usage, latency, extra)
+
+
+# --- models and tenants --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model the gateway serves, as ListFoundationModels and /v1/models describe it."""
+
+    model_id: str  # gateway id, e.g. "local.smollm2-135m-instruct-v1:0"
+    name: str
+    provider_name: str  # shown as providerName
+    kind: Literal["chat", "embedding"] = "chat"
+    input_modalities: tuple[str, ...] = ("TEXT",)
+    output_modalities: tuple[str, ...] = ("TEXT",)
+    streaming: bool = True
+    context_window: int = 8192
+    # USD per 1,000 tokens, for metering; 0 for local models.
+    input_price_per_1k: float = 0.0
+    output_price_per_1k: float = 0.0
+    native_format: str = "converse"  # InvokeModel body family, see model_layer.wire.invoke
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    vectors: list[list[float]]
+    input_tokens: int
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    key_id: str  # the access key id or API key id that authenticated the request

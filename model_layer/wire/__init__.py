@@ -1,0 +1,1 @@
+"""Wire formats: botocore-model validation, Converse/InvokeModel translation, event-stream framing."""
