@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strata.home import strata_home
@@ -26,6 +27,12 @@ class GatewaySettings(BaseSettings):
     # Bedrock-style model-invocation log (JSONL); None = off.
     invocation_log: Path | None = None
     request_timeout_s: float = 120.0
+    # Per-tenant rate limits for tenants without their own (`strata keys create --rpm/--tpm`);
+    # None = unlimited.
+    default_requests_per_minute: int | None = None
+    default_tokens_per_minute: int | None = None
+    # Fernet key sealing SigV4 secrets in the key store; None = $STRATA_HOME/keystore.key (0600).
+    keystore_key: SecretStr | None = None
     home: Path | None = None
 
     def state_dir(self) -> Path:
