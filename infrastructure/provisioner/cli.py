@@ -1,9 +1,168 @@
-"""CLI commands for infrastructure.provisioner (filled in by its module owner)."""
+"""``strata provision`` / ``strata deprovision``: thin commands over :class:`Provisioner`.
+
+The plan table goes to stdout (so ``--dry-run`` output can be captured); progress while waiting
+goes to stderr as a rich spinner showing the endpoint's status.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from infrastructure.provisioner.aws import make_clients
+from infrastructure.provisioner.plan import Action
+from infrastructure.provisioner.provisioner import EventCallback, Provisioner, RunResult
+from infrastructure.provisioner.spec import ROLE_ENV, ModelRequest, build_spec
+from strata.errors import ConfigurationError
+
+_VERB_STYLE = {"create": "green", "update": "yellow", "delete": "red", "keep": "dim"}
+
+Region = Annotated[str | None, typer.Option("--region", help="AWS region (default: the boto3 chain).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; call no mutating API.")]
+PollInterval = Annotated[
+    float, typer.Option("--poll-interval", help="Seconds between endpoint status polls.", min=0)
+]
+Timeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the endpoint.", min=0)]
+
+
+def _actions_table(title: str, actions: list[Action]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("action", "resource", "name", "detail"):
+        table.add_column(col, overflow="fold")
+    for a in actions:
+        style = _VERB_STYLE[a.verb]
+        table.add_row(f"[{style}]{a.verb}[/]", a.kind, a.name, a.detail)
+    return table
+
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+@contextmanager
+def _progress(err: Console, quiet: bool) -> Iterator[EventCallback]:
+    """A spinner whose text follows the latest event; each step is also printed as a line."""
+    if quiet:
+        yield lambda _msg: None
+        return
+    with err.status("starting…") as status:
+
+        def on_event(message: str) -> None:
+            if message.startswith("endpoint ") and "(" in message:
+                status.update(message)  # a poll: update the spinner in place
+            else:
+                err.print(f"  {message}", highlight=False)
+                status.update(message)
+
+        yield on_event
+
+
+def _report(out: Console, result: RunResult, verb: str) -> None:
+    if result.dry_run:
+        out.print(
+            f"dry run: nothing was changed ({sum(a.mutating for a in result.actions)} change(s) planned)"
+        )
+        return
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    if not result.changed:
+        out.print(f"{result.name}: nothing to {verb}, already as desired")
+    elif result.status:
+        out.print(f"{result.name}: {result.status}")
+    else:
+        out.print(f"{result.name}: deprovisioned")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app."""
+    """Add ``provision`` and ``deprovision`` to the root app."""
+
+    @app.command("provision")
+    def provision(
+        name: Annotated[str, typer.Option("--name", help="Endpoint name.")],
+        model: Annotated[str, typer.Option("--model", help="Planner preset or Hugging Face model id.")],
+        instance: Annotated[
+            str, typer.Option("--instance", help="SageMaker instance type, e.g. ml.inf2.xlarge.")
+        ],
+        min_capacity: Annotated[int, typer.Option("--min-capacity", help="Minimum instances.")] = 1,
+        max_capacity: Annotated[int, typer.Option("--max-capacity", help="Maximum instances.")] = 4,
+        role_arn: Annotated[
+            str | None, typer.Option("--role-arn", help=f"Execution role (or {ROLE_ENV}).")
+        ] = None,
+        server: Annotated[str, typer.Option("--server", help="Serving container: tgi or lmi.")] = "tgi",
+        tp: Annotated[
+            int | None, typer.Option("--tp", help="Tensor-parallel degree (default: planner).")
+        ] = None,
+        context_tokens: Annotated[
+            int | None, typer.Option("--context-tokens", help="Max tokens per sequence.")
+        ] = None,
+        concurrency: Annotated[int | None, typer.Option("--concurrency", help="Sequences in flight.")] = None,
+        target_invocations: Annotated[
+            float | None,
+            typer.Option("--target-invocations", help="Autoscaling target: invocations/instance/minute."),
+        ] = None,
+        env: Annotated[list[str] | None, typer.Option("--env", help="Extra container env KEY=VALUE.")] = None,
+        region: Region = None,
+        dry_run: DryRun = False,
+        poll_interval: PollInterval = 15.0,
+        timeout: Timeout = 3600.0,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    ) -> None:
+        """Create or update a SageMaker endpoint (model, config, endpoint, autoscaling) for a model."""
+        out, err = Console(), Console(stderr=True)
+        clients = make_clients(region)
+        spec = build_spec(
+            name,
+            ModelRequest(model, tp, context_tokens, concurrency),
+            instance,
+            region=clients.region,
+            role_arn=role_arn,
+            server=server,
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
+            target_invocations=target_invocations,
+            extra_env=_parse_env(env or []),
+        )
+        for note in spec.notes:
+            err.print(f"[yellow]note:[/] {note}", highlight=False)
+        with _progress(err, quiet or dry_run) as on_event:
+            p = Provisioner(clients, poll_interval=poll_interval, timeout=timeout, on_event=on_event)
+            result = p.provision(spec, dry_run=dry_run)
+        title = f"{'plan' if dry_run else 'provision'}: {name} in {clients.region}"
+        out.print(_actions_table(title, result.actions))
+        _report(out, result, "provision")
+
+    @app.command("deprovision")
+    def deprovision(
+        name: Annotated[str, typer.Option("--name", help="Endpoint name.")],
+        region: Region = None,
+        dry_run: DryRun = False,
+        poll_interval: PollInterval = 15.0,
+        timeout: Timeout = 3600.0,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    ) -> None:
+        """Delete a strata endpoint with its configs, models and autoscaling (idempotent)."""
+        out, err = Console(), Console(stderr=True)
+        clients = make_clients(region)
+        with _progress(err, quiet or dry_run) as on_event:
+            p = Provisioner(clients, poll_interval=poll_interval, timeout=timeout, on_event=on_event)
+            result = p.deprovision(name, dry_run=dry_run)
+        if not result.actions:
+            out.print(f"{name}: nothing to deprovision in {clients.region}")
+            return
+        out.print(
+            _actions_table(
+                f"{'plan' if dry_run else 'deprovision'}: {name} in {clients.region}", result.actions
+            )
+        )
+        _report(out, result, "deprovision")
