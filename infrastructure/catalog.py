@@ -1,8 +1,8 @@
 """Accelerators and SageMaker instance types: the facts the planner and provisioner work from.
 
 Every price carries a ``source`` and ``as_of``; override prices with a JSON file
-(``load_catalog(prices_path=...)``) rather than editing code. Instance names are checked against
-botocore's SageMaker ``ProductionVariantInstanceType`` enum by the tests.
+(``instance_types(prices_path=...)``, ``strata plan --prices``) rather than editing code.
+Instance names are checked against botocore's SageMaker ``ProductionVariantInstanceType`` enum by the tests.
 """
 
 from __future__ import annotations
@@ -74,34 +74,44 @@ L40S = Accelerator("L40S", "nvidia", 48, 864, sms=142, dense_bf16_tflops=362)
 A100_40 = Accelerator("A100-40GB", "nvidia", 40, 1555, sms=108, dense_bf16_tflops=312)
 H100 = Accelerator("H100", "nvidia", 80, 3350, sms=132, dense_bf16_tflops=989)
 
-_EC2 = "AWS EC2 On-Demand pricing, us-east-1, Linux (SageMaker hosting adds a markup; override with --prices)"
-_AS_OF = "2025-10-01"
+# Prices are EC2 on-demand (us-east-1, Linux). SageMaker real-time hosting of the same instance
+# costs more (ml.g5.xlarge $1.408 vs $1.006, ml.g6.xlarge $1.1267 vs $0.8048: ~1.4x); the EC2
+# figure is kept so GPU and Neuron rows share one basis. Use --prices for SageMaker rates.
+_CHECKED = (
+    "AWS EC2 On-Demand, us-east-1, Linux; cross-checked against third-party copies of the AWS price "
+    "list feed (feed dated 2026-09-25); excludes the SageMaker hosting markup"
+)
+_UNCHECKED = (
+    "AWS EC2 On-Demand, us-east-1, Linux, as entered 2025-10-01; NOT re-verified (no independent copy "
+    "found offline); excludes the SageMaker hosting markup"
+)
 
 
-def _p(usd: float) -> Price:
-    return Price(usd, _EC2, _AS_OF)
+def _p(usd: float, checked: bool = True) -> Price:
+    return Price(usd, _CHECKED, "2026-09-25") if checked else Price(usd, _UNCHECKED, "2025-10-01")
 
 
-_NEURON_TP_INF2 = {1: (1, 2), 6: (2, 4, 8, 12), 12: (2, 4, 8, 12, 24)}
 _INSTANCES: tuple[InstanceType, ...] = (
-    InstanceType("ml.trn1.2xlarge", TRAINIUM, 1, 8, 32, _p(1.3438), (1, 2)),
+    InstanceType("ml.trn1.2xlarge", TRAINIUM, 1, 8, 32, _p(1.3438, checked=False), (1, 2)),
     InstanceType("ml.trn1.32xlarge", TRAINIUM, 16, 128, 512, _p(21.50), (2, 8, 32)),
     InstanceType("ml.trn1n.32xlarge", TRAINIUM, 16, 128, 512, _p(24.78), (2, 8, 32)),
-    InstanceType("ml.trn2.48xlarge", TRAINIUM2, 16, 192, 2048, _p(44.70), (8, 16, 32, 64, 128)),
-    InstanceType("ml.inf2.xlarge", INFERENTIA2, 1, 4, 16, _p(0.7582), (1, 2)),
-    InstanceType("ml.inf2.8xlarge", INFERENTIA2, 1, 32, 128, _p(1.9679), (1, 2)),
-    InstanceType("ml.inf2.24xlarge", INFERENTIA2, 6, 96, 384, _p(6.4906), (2, 4, 8, 12)),
+    InstanceType(
+        "ml.trn2.48xlarge", TRAINIUM2, 16, 192, 2048, _p(44.70, checked=False), (8, 16, 32, 64, 128)
+    ),
+    InstanceType("ml.inf2.xlarge", INFERENTIA2, 1, 4, 16, _p(0.7582, checked=False), (1, 2)),
+    InstanceType("ml.inf2.8xlarge", INFERENTIA2, 1, 32, 128, _p(1.9679, checked=False), (1, 2)),
+    InstanceType("ml.inf2.24xlarge", INFERENTIA2, 6, 96, 384, _p(6.4906, checked=False), (2, 4, 8, 12)),
     InstanceType("ml.inf2.48xlarge", INFERENTIA2, 12, 192, 768, _p(12.9813), (2, 4, 8, 12, 24)),
     InstanceType("ml.g5.xlarge", A10G, 1, 4, 16, _p(1.006)),
     InstanceType("ml.g5.2xlarge", A10G, 1, 8, 32, _p(1.212)),
     InstanceType("ml.g5.12xlarge", A10G, 4, 48, 192, _p(5.672), (1, 2, 4)),
-    InstanceType("ml.g5.48xlarge", A10G, 8, 192, 768, _p(16.288), (1, 2, 4, 8)),
+    InstanceType("ml.g5.48xlarge", A10G, 8, 192, 768, _p(16.288, checked=False), (1, 2, 4, 8)),
     InstanceType("ml.g6.xlarge", L4, 1, 4, 16, _p(0.8048)),
-    InstanceType("ml.g6.12xlarge", L4, 4, 48, 192, _p(4.6016), (1, 2, 4)),
+    InstanceType("ml.g6.12xlarge", L4, 4, 48, 192, _p(4.6016, checked=False), (1, 2, 4)),
     InstanceType("ml.g6e.xlarge", L40S, 1, 4, 32, _p(1.861)),
-    InstanceType("ml.g6e.12xlarge", L40S, 4, 48, 384, _p(10.493), (1, 2, 4)),
-    InstanceType("ml.g6e.48xlarge", L40S, 8, 192, 1536, _p(30.131), (1, 2, 4, 8)),
-    InstanceType("ml.p4d.24xlarge", A100_40, 8, 96, 1152, _p(21.96), (1, 2, 4, 8)),
+    InstanceType("ml.g6e.12xlarge", L40S, 4, 48, 384, _p(10.493, checked=False), (1, 2, 4)),
+    InstanceType("ml.g6e.48xlarge", L40S, 8, 192, 1536, _p(30.131, checked=False), (1, 2, 4, 8)),
+    InstanceType("ml.p4d.24xlarge", A100_40, 8, 96, 1152, _p(21.9576), (1, 2, 4, 8)),
     InstanceType("ml.p5.48xlarge", H100, 8, 192, 2048, _p(55.04), (1, 2, 4, 8)),
 )
 
