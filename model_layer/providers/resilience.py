@@ -1,0 +1,139 @@
+"""Retries with backoff, per-event timeouts, and the rule that decides when a fallback may run.
+
+The invariant: once one event of a stream has been handed on, nothing is retried or replaced by
+another model (the client may already hold a 200 and part of the answer); the error goes to the
+client as it is. Before that, retryable errors (Throttling, ServiceUnavailable, InternalServer,
+ModelNotReady: ``GatewayError.retryable``) are retried with exponential backoff and full jitter,
+raised to the server's ``retry_after_s`` when it gave one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from model_layer.config import RetryConfig
+from model_layer.errors import (
+    GatewayError,
+    ModelErrorException,
+    ModelNotReadyException,
+    ModelTimeoutException,
+)
+from model_layer.types import StreamEvent
+
+log = logging.getLogger("strata.gateway.providers")
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class StreamState:
+    """Shared by the retry and fallback loops of one request: has anything been sent yet?"""
+
+    sent: bool = False
+    attempts: list[str] = field(default_factory=list)  # "model_id: ErrorCode" per failed attempt
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 3
+    base_delay_s: float = 0.2
+    max_delay_s: float = 5.0
+    sleep: Sleep = asyncio.sleep  # injectable so tests can record delays without waiting
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_config(cls, config: RetryConfig) -> RetryPolicy:
+        return cls(config.max_attempts, config.base_delay_s, config.max_delay_s)
+
+    def delay(self, attempt: int, retry_after_s: float | None) -> float:
+        """Full-jitter exponential backoff for the pause after failed attempt ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        delay = self.rng.uniform(0, ceiling)
+        if retry_after_s is not None:
+            delay = max(delay, min(retry_after_s, self.max_delay_s))
+        return delay
+
+
+def may_fall_back(exc: GatewayError) -> bool:
+    """After retries: a model that is overloaded, unready or silent may be replaced by the next."""
+    return exc.retryable or isinstance(exc, ModelNotReadyException | ModelTimeoutException)
+
+
+def as_gateway_error(exc: Exception, provider: str) -> GatewayError:
+    """Unexpected provider exceptions become a (non-retryable) ModelErrorException, logged."""
+    if isinstance(exc, GatewayError):
+        return exc
+    log.error("provider %s failed unexpectedly", provider, exc_info=exc)
+    return ModelErrorException(f"provider {provider} failed: {type(exc).__name__}: {exc}")
+
+
+async def with_timeout(
+    stream: AsyncIterator[StreamEvent], timeout_s: float, model_id: str
+) -> AsyncIterator[StreamEvent]:
+    """Bound the wait for the first event and between events (not the consumer's own pauses)."""
+    iterator = stream.__aiter__()
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(iterator.__anext__(), timeout_s)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise ModelTimeoutException(
+                    f"Model {model_id} did not respond within {timeout_s:g} s"
+                ) from None
+            yield event
+    finally:
+        # Closing the provider's generator cancels its upstream call (frees the engine slot).
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+
+async def stream_with_retries(
+    open_stream: Callable[[], AsyncIterator[StreamEvent]],
+    policy: RetryPolicy,
+    state: StreamState,
+    label: str,
+) -> AsyncIterator[StreamEvent]:
+    """Run ``open_stream()`` until it completes; retry only while nothing has been sent."""
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            stream = open_stream()
+            async with contextlib.aclosing(stream):
+                async for event in stream:
+                    state.sent = True
+                    yield event
+            return
+        except Exception as raw:
+            exc = as_gateway_error(raw, label)
+            state.attempts.append(f"{label}: {exc.code}")
+            if state.sent or not exc.retryable or attempt == policy.max_attempts:
+                raise exc from None
+            pause = policy.delay(attempt, exc.retry_after_s)
+            log.info("retrying %s after %s (attempt %d, %.2fs)", label, exc.code, attempt, pause)
+            await policy.sleep(pause)
+
+
+async def call_with_retries(
+    call: Callable[[], Awaitable[T]], policy: RetryPolicy, timeout_s: float, label: str
+) -> T:
+    """The same policy for one-shot calls (embeddings)."""
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            return await asyncio.wait_for(call(), timeout_s)
+        except TimeoutError:
+            raise ModelTimeoutException(f"Model {label} did not respond within {timeout_s:g} s") from None
+        except Exception as raw:
+            exc = as_gateway_error(raw, label)
+            if not exc.retryable or attempt == policy.max_attempts:
+                raise exc from None
+            await policy.sleep(policy.delay(attempt, exc.retry_after_s))
+    raise AssertionError("unreachable")  # pragma: no cover
