@@ -1,1 +1,132 @@
-"""Authentication: issued keys per tenant, SigV4 verification, API keys."""
+"""Authentication: every request resolves to a :class:`~model_layer.types.Tenant`, or a 403.
+
+Accepted credentials, all issued by ``strata keys create`` (:mod:`model_layer.auth.keystore`):
+SigV4 (``Authorization: AWS4-HMAC-SHA256 …``, what boto3 and langchain-aws send), a bearer API key
+(``Authorization: Bearer sk-strata-…``: OpenAI clients and Bedrock API-key clients) and
+``x-api-key``. Failures raise ``model_layer.errors`` 403 classes with AWS's codes and messages;
+the app renders them per API family. Secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+
+from model_layer.auth.keystore import KeyStore
+from model_layer.auth.sigv4 import (
+    ALGORITHM,
+    SIGNATURE_MISMATCH,
+    check_request_time,
+    expected_signature,
+    parse_authorization,
+    signatures_match,
+)
+from model_layer.errors import (
+    AccessDeniedException,
+    GatewayError,
+    InvalidSignatureException,
+    UnrecognizedClientException,
+)
+from model_layer.settings import GatewaySettings
+from model_layer.types import Tenant
+
+__all__ = ["Authenticator", "KeyStore", "build_authenticator"]
+
+MISSING_AUTH = (
+    "Missing Authentication Token: sign the request with SigV4 or send an API key "
+    "(Authorization: Bearer <key> or x-api-key)."
+)
+UNKNOWN_TOKEN = "The security token included in the request is invalid."
+UNKNOWN_API_KEY = "The API key included in the request is invalid or revoked."
+
+# Called with the failure's error code; the gateway's metrics count auth failures with it.
+FailureHook = Callable[[str], None]
+
+
+class Authenticator:
+    """``await authenticate(request) -> Tenant``; see the module docstring for what it accepts."""
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        *,
+        max_clock_skew_s: int = 300,
+        clock: Callable[[], float] = time.time,
+        on_failure: FailureHook | None = None,
+    ):
+        self.keys = keys
+        self.max_clock_skew_s = max_clock_skew_s
+        self._clock = clock
+        self._on_failure = on_failure
+
+    async def authenticate(self, request: Request) -> Tenant:
+        try:
+            return await self._authenticate(request)
+        except GatewayError as exc:
+            if self._on_failure is not None:
+                self._on_failure(exc.code)
+            raise
+
+    async def _authenticate(self, request: Request) -> Tenant:
+        authorization = request.headers.get("authorization", "").strip()
+        if authorization.startswith(ALGORITHM):
+            return await self._sigv4(request, authorization)
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return self._api_key(token.strip())
+        api_key = request.headers.get("x-api-key", "").strip()
+        if api_key:
+            return self._api_key(api_key)
+        raise AccessDeniedException(MISSING_AUTH)
+
+    def _api_key(self, api_key: str) -> Tenant:
+        found = self.keys.find_api_key(api_key)
+        if found is None:
+            raise UnrecognizedClientException(UNKNOWN_API_KEY)
+        tenant_id, key_id = found
+        return Tenant(tenant_id=tenant_id, key_id=key_id)
+
+    async def _sigv4(self, request: Request, authorization: str) -> Tenant:
+        auth = parse_authorization(authorization)
+        amz_date = request.headers.get("x-amz-date")
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        check_request_time(amz_date, auth, now, self.max_clock_skew_s)
+        found = self.keys.secret_for(auth.access_key_id)
+        if found is None:
+            raise UnrecognizedClientException(UNKNOWN_TOKEN)
+        tenant_id, secret = found
+        expected = expected_signature(
+            auth=auth,
+            secret_access_key=secret,
+            method=request.method,
+            raw_path=_raw_path(request),
+            query_string=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+            body=await request.body(),
+            amz_date=amz_date or "",
+        )
+        if not signatures_match(expected, auth.signature):
+            raise InvalidSignatureException(SIGNATURE_MISMATCH)
+        return Tenant(tenant_id=tenant_id, key_id=auth.access_key_id)
+
+
+def _raw_path(request: Request) -> str:
+    """The path as the client sent it (still percent-encoded), including any mount prefix."""
+    raw = request.scope.get("raw_path")
+    if raw:
+        return raw.decode("latin-1")
+    return request.scope.get("root_path", "") + request.scope["path"]
+
+
+def build_authenticator(settings: GatewaySettings) -> Authenticator:
+    """The gateway's authenticator over the key store in ``settings.state_dir()``."""
+    from model_layer.tenancy.metrics import DEFAULT_METRICS
+
+    return Authenticator(
+        KeyStore.open(settings),
+        max_clock_skew_s=settings.max_clock_skew_s,
+        on_failure=DEFAULT_METRICS.auth_failure,
+    )
