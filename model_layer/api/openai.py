@@ -1,0 +1,144 @@
+"""The OpenAI-compatible ``/v1`` API: models, chat completions (JSON and SSE), embeddings.
+
+The router authenticates (bearer API key or SigV4, via the app's authenticator), translates with
+the pure functions of :mod:`model_layer.api.openai_wire`, calls :class:`ModelService` and frames
+the result. Errors use OpenAI's shape (``render_openai_error``, chosen by the app for ``/v1/``
+paths): bad input is a 400 ``invalid_request_error``, never FastAPI's 422.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from model_layer.api.openai_wire import (
+    ChatCompletionRequest,
+    ChunkTranslator,
+    EmbeddingRequest,
+    chat_request_from_openai,
+    completion_from_response,
+    embeddings_body,
+    invalid,
+)
+from model_layer.app import current_tenant, get_service, render_error
+from model_layer.errors import GatewayError
+from model_layer.service import ModelService
+from model_layer.types import StreamEvent, Tenant
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+TenantDep = Annotated[Tenant, Depends(current_tenant)]
+ServiceDep = Annotated[ModelService, Depends(get_service)]
+
+# --- routes -------------------------------------------------------------------------------------
+
+
+def _model_entry(model_id: str, owned_by: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owned_by}
+
+
+@router.get("/models")
+async def list_models(_: TenantDep, service: ServiceDep) -> dict[str, Any]:
+    data = [_model_entry(m.model_id, m.provider_name) for m in service.list_models()]
+    return {"object": "list", "data": data}
+
+
+@router.get("/models/{model_id:path}")
+async def retrieve_model(model_id: str, _: TenantDep, service: ServiceDep) -> dict[str, Any]:
+    model = service.get_model(model_id)
+    return _model_entry(model.model_id, model.provider_name)
+
+
+def _check_kind(service: ModelService, model_id: str, kind: str, route: str) -> None:
+    model = service.get_model(model_id)
+    if model.kind != kind:
+        raise invalid(f"model {model_id!r} is a {model.kind} model; it cannot serve {route}", "model")
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> JSONResponse | StreamingResponse:
+    request_id = request.state.request_id
+    _check_kind(service, body.model, "chat", "/v1/chat/completions")
+    chat = chat_request_from_openai(body, request_id)
+    completion_id, created = f"chatcmpl-{request_id}", int(time.time())
+    if not body.stream:
+        response = await service.converse(tenant, chat, "ChatCompletions")
+        payload = completion_from_response(
+            response, model=body.model, completion_id=completion_id, created=created
+        )
+        return JSONResponse(payload)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    translator = ChunkTranslator(
+        model=body.model, completion_id=completion_id, created=created, include_usage=include_usage
+    )
+    events = await service.converse_stream(tenant, chat, "ChatCompletionsStream")
+    # Wait for the first event before answering, so that an error the provider raises at once
+    # (model not loaded, timeout) is a real HTTP error rather than an error inside a 200 stream.
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        first = None
+    return StreamingResponse(
+        _sse(request, events, first, translator),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-request-id": request_id},
+    )
+
+
+def _sse_data(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def _sse(
+    request: Request,
+    events: AsyncIterator[StreamEvent],
+    first: StreamEvent | None,
+    translator: ChunkTranslator,
+) -> AsyncIterator[bytes]:
+    try:
+        yield _sse_data(translator.first())
+        if first is not None:
+            for chunk in translator.translate(first):
+                yield _sse_data(chunk)
+        async for event in events:
+            for chunk in translator.translate(event):
+                yield _sse_data(chunk)
+        yield b"data: [DONE]\n\n"
+    except GatewayError as exc:
+        # The status line is already sent: report the error the way OpenAI does mid-stream.
+        yield _sse_data(json.loads(render_error(request, exc).body))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]  # the service's async generator
+
+
+@router.post("/embeddings")
+async def create_embeddings(
+    body: EmbeddingRequest,
+    request: Request,
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> dict[str, Any]:
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts or any(not t for t in texts):
+        raise invalid("input must be a non-empty string or a list of non-empty strings", "input")
+    if len(texts) > 2048:
+        raise invalid("input takes at most 2048 strings", "input")
+    _check_kind(service, body.model, "embedding", "/v1/embeddings")
+    result = await service.embed(tenant, body.model, texts, request.state.request_id)
+    if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):
+        raise invalid(f"model {body.model!r} returns {len(result.vectors[0])} dimensions", "dimensions")
+    return embeddings_body(
+        result.vectors,
+        model=body.model,
+        input_tokens=result.input_tokens,
+        encoding_format=body.encoding_format,
+    )

@@ -1,0 +1,69 @@
+"""A real gateway for client tests: fake provider, issued keys, real auth, limits and metering.
+
+Used by the OpenAI-API, SDK, client end-to-end and fuzz tests. Everything is the production code
+(``create_app`` + ``ModelRouter`` + ``Authenticator`` + ``RateLimiter`` + ``UsageMeter``); only the
+model is the deterministic fake provider, so wire tests can assert exact values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model_layer.app import create_app
+from model_layer.auth import build_authenticator
+from model_layer.auth.keystore import IssuedKeys, KeyStore
+from model_layer.config import parse_config
+from model_layer.providers.registry import ModelRouter
+from model_layer.service import ModelService
+from model_layer.settings import GatewaySettings
+from model_layer.tenancy import build_limiter, build_meter
+
+CHAT_MODEL = "fake.echo-v1:0"
+EMBED_MODEL = "amazon.fake-embed-v1:0"  # `amazon.`: langchain's BedrockEmbeddings sends Titan bodies
+EMBED_DIMS = 16
+
+
+def fake_models(**provider: Any) -> dict[str, Any]:
+    """A strata.toml document with one fake chat model and one fake embedding model."""
+    return {
+        "providers": [{"name": "fake", "type": "fake", "embedding_dimensions": EMBED_DIMS, **provider}],
+        "models": [
+            {"id": CHAT_MODEL, "provider": "fake", "provider_name": "Strata"},
+            {
+                "id": EMBED_MODEL,
+                "provider": "fake",
+                "kind": "embedding",
+                "native_format": "titan-embed",
+                "streaming": False,
+            },
+        ],
+        "retry": {"max_attempts": 1},
+    }
+
+
+@dataclass
+class Gateway:
+    app: Any
+    keys: IssuedKeys
+    settings: GatewaySettings
+    router: ModelRouter
+
+    def issue_keys(self, tenant_id: str, **limits: Any) -> IssuedKeys:
+        store = KeyStore.open(self.settings)
+        try:
+            return store.create_keys(tenant_id, **limits)
+        finally:
+            store.close()
+
+
+def build_gateway(home: Path, config: dict[str, Any] | None = None, **limits: Any) -> Gateway:
+    """The gateway app over ``config`` (default :func:`fake_models`) with keys for tenant ``acme``."""
+    settings = GatewaySettings(home=home)
+    router = ModelRouter(parse_config(config or fake_models()))
+    service = ModelService(router, build_limiter(settings), build_meter(settings))
+    app = create_app(settings, service=service, authenticator=build_authenticator(settings))
+    gateway = Gateway(app, None, settings, router)  # type: ignore[arg-type]
+    gateway.keys = gateway.issue_keys("acme", **limits)
+    return gateway
