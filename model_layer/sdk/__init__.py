@@ -1,1 +1,88 @@
-"""The gateway SDK: the only part of model_layer that applications may import."""
+"""The gateway SDK: the only part of model_layer that applications may import.
+
+It talks to a gateway over HTTP (so an app can run on another machine) and imports none of the
+gateway's server code::
+
+    from model_layer.sdk import StrataClient, ThrottlingError
+
+    with StrataClient("http://127.0.0.1:8000", api_key="sk-strata-…") as client:
+        answer = client.converse("local.smollm2-135m-instruct-v1:0", "Hello!")
+        print(answer.text, answer.usage.output_tokens)
+
+LangChain models for the gateway live in :mod:`model_layer.sdk.langchain`.
+"""
+
+from model_layer.sdk._wire import ApiKeyAuth, RetryPolicy, SigV4Auth
+from model_layer.sdk.client import AsyncStrataClient, StrataClient
+from model_layer.sdk.errors import (
+    AccessDeniedError,
+    APIConnectionError,
+    APITimeoutError,
+    ConflictError,
+    InternalServerError,
+    InvalidSignatureError,
+    ModelError,
+    ModelNotReadyError,
+    ModelStreamError,
+    ModelTimeoutError,
+    ResourceNotFoundError,
+    ServiceQuotaExceededError,
+    ServiceUnavailableError,
+    StrataAPIError,
+    ThrottlingError,
+    UnknownOperationError,
+    UnrecognizedClientError,
+    ValidationError,
+)
+from model_layer.sdk.types import (
+    ContentBlockDeltaEvent,
+    ContentBlockStartEvent,
+    ContentBlockStopEvent,
+    ConverseResponse,
+    Embeddings,
+    MessageStartEvent,
+    MessageStopEvent,
+    MetadataEvent,
+    ModelSummary,
+    StreamEvent,
+    TokenUsage,
+    ToolUse,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AccessDeniedError",
+    "ApiKeyAuth",
+    "AsyncStrataClient",
+    "ConflictError",
+    "ContentBlockDeltaEvent",
+    "ContentBlockStartEvent",
+    "ContentBlockStopEvent",
+    "ConverseResponse",
+    "Embeddings",
+    "InternalServerError",
+    "InvalidSignatureError",
+    "MessageStartEvent",
+    "MessageStopEvent",
+    "MetadataEvent",
+    "ModelError",
+    "ModelNotReadyError",
+    "ModelStreamError",
+    "ModelSummary",
+    "ModelTimeoutError",
+    "ResourceNotFoundError",
+    "RetryPolicy",
+    "ServiceQuotaExceededError",
+    "ServiceUnavailableError",
+    "SigV4Auth",
+    "StrataAPIError",
+    "StrataClient",
+    "StreamEvent",
+    "ThrottlingError",
+    "TokenUsage",
+    "ToolUse",
+    "UnknownOperationError",
+    "UnrecognizedClientError",
+    "ValidationError",
+]

@@ -1,0 +1,348 @@
+"""Typed HTTP clients for the gateway: :class:`StrataClient` (sync) and :class:`AsyncStrataClient`.
+
+They speak the gateway's Bedrock wire (Converse, ConverseStream as an AWS event stream,
+CountTokens, ListFoundationModels) and its ``/v1/embeddings`` route, over httpx, authenticated with
+a gateway API key (bearer) or an issued access key pair (SigV4, signed by botocore's signer, so a
+request is byte-for-byte what boto3 would send). Errors become the typed exceptions of
+:mod:`model_layer.sdk.errors`; throttling, 5xx and connection failures are retried with backoff
+that honours the server's ``x-amz-retry-after``. Pass ``transport=`` (an httpx transport, such as
+``httpx.ASGITransport(app)``) to talk to an in-process gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+
+from model_layer.sdk._wire import (
+    Auth,
+    EventStreamDecoder,
+    RetryPolicy,
+    converse_body,
+    count_tokens_body,
+    encode_json,
+    model_path,
+    resolve_auth,
+)
+from model_layer.sdk.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ModelStreamError,
+    StrataAPIError,
+    error_from_response,
+)
+from model_layer.sdk.types import ConverseResponse, Embeddings, ModelSummary, StreamEvent
+
+USER_AGENT = "strata-sdk/0.1"
+Messages = str | list[dict[str, Any]]
+System = str | list[dict[str, Any]] | None
+
+
+class _ClientBase:
+    """Request building and response parsing shared by the two clients."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        region: str = "us-east-1",
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth: Auth = resolve_auth(api_key, access_key, secret_key, session_token, region)
+        self.retry = retry or RetryPolicy()
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Request:
+        url = self.base_url + path
+        content = encode_json(body) if body is not None else b""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        headers.update(self.auth.headers(method, url, content, headers))
+        return httpx.Request(method, url, content=content, headers=headers)
+
+    @staticmethod
+    def _transport_error(exc: httpx.TransportError) -> StrataAPIError:
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            return APITimeoutError(f"no answer from the gateway in time ({type(exc).__name__})")
+        return APIConnectionError(f"cannot reach the gateway: {exc or type(exc).__name__}")
+
+    @staticmethod
+    def _converse(response: httpx.Response) -> ConverseResponse:
+        return ConverseResponse.from_wire(response.json(), response.headers.get("x-amzn-requestid"))
+
+    @staticmethod
+    def _embeddings(model_id: str, response: httpx.Response) -> Embeddings:
+        body = response.json()
+        vectors = [item["embedding"] for item in sorted(body["data"], key=lambda d: d["index"])]
+        return Embeddings(model_id, vectors, int(body.get("usage", {}).get("prompt_tokens", 0)))
+
+    @staticmethod
+    def _embed_body(model_id: str, texts: list[str]) -> dict[str, Any]:
+        return {"model": model_id, "input": list(texts), "encoding_format": "float"}
+
+
+class StrataClient(_ClientBase):
+    """Synchronous gateway client. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        region: str = "us-east-1",
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(
+            base_url,
+            api_key=api_key,
+            access_key=access_key,
+            secret_key=secret_key,
+            session_token=session_token,
+            region=region,
+            retry=retry,
+        )
+        self._http = httpx.Client(transport=transport, timeout=timeout)
+        self._sleep = sleep
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *, stream: bool = False):
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.send(self._request(method, path, body), stream=stream)
+            except httpx.TransportError as exc:
+                error = self._transport_error(exc)
+            else:
+                if response.status_code < 400:
+                    return response
+                content = response.read()
+                response.close()
+                error = error_from_response(response.status_code, response.headers, content)
+            if not self.retry.should_retry(error, attempt):
+                raise error
+            self._sleep(self.retry.delay_s(error, attempt))
+
+    def converse(
+        self,
+        model_id: str,
+        messages: Messages,
+        *,
+        system: System = None,
+        inference_config: dict[str, Any] | None = None,
+        tool_config: dict[str, Any] | None = None,
+        guardrail_config: dict[str, Any] | None = None,
+        additional_model_request_fields: dict[str, Any] | None = None,
+    ) -> ConverseResponse:
+        """Bedrock Converse. ``messages`` are Converse messages, or one user turn as a string."""
+        body = converse_body(
+            messages,
+            system=system,
+            inference_config=inference_config,
+            tool_config=tool_config,
+            guardrail_config=guardrail_config,
+            additional_model_request_fields=additional_model_request_fields,
+        )
+        return self._converse(self._send("POST", model_path(model_id, "converse"), body))
+
+    def converse_stream(
+        self,
+        model_id: str,
+        messages: Messages,
+        *,
+        system: System = None,
+        inference_config: dict[str, Any] | None = None,
+        tool_config: dict[str, Any] | None = None,
+        guardrail_config: dict[str, Any] | None = None,
+        additional_model_request_fields: dict[str, Any] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Bedrock ConverseStream: errors before the stream raise here; later ones while iterating.
+
+        Close the returned iterator (``.close()``) to stop early and free the connection.
+        """
+        body = converse_body(
+            messages,
+            system=system,
+            inference_config=inference_config,
+            tool_config=tool_config,
+            guardrail_config=guardrail_config,
+            additional_model_request_fields=additional_model_request_fields,
+        )
+        response = self._send("POST", model_path(model_id, "converse-stream"), body, stream=True)
+        return self._events(response)
+
+    @staticmethod
+    def _events(response: httpx.Response) -> Iterator[StreamEvent]:
+        decoder = EventStreamDecoder()
+        try:
+            for chunk in response.iter_bytes():
+                yield from decoder.feed(chunk)
+        except httpx.TransportError as exc:
+            raise ModelStreamError(f"the stream broke off: {exc or type(exc).__name__}") from None
+        finally:
+            response.close()
+
+    def count_tokens(self, model_id: str, messages: Messages, *, system: System = None) -> int:
+        body = count_tokens_body(messages, system)
+        return int(self._send("POST", model_path(model_id, "count-tokens"), body).json()["inputTokens"])
+
+    def embed(self, model_id: str, texts: list[str]) -> Embeddings:
+        """Embed several texts in one call (the gateway's ``/v1/embeddings``)."""
+        return self._embeddings(
+            model_id, self._send("POST", "/v1/embeddings", self._embed_body(model_id, texts))
+        )
+
+    def list_models(self) -> list[ModelSummary]:
+        body = self._send("GET", "/foundation-models").json()
+        return [ModelSummary.from_wire(s) for s in body.get("modelSummaries", [])]
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> StrataClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStrataClient(_ClientBase):
+    """The asyncio twin of :class:`StrataClient`; ``await converse_stream(...)`` returns an async iterator."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        region: str = "us-east-1",
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        super().__init__(
+            base_url,
+            api_key=api_key,
+            access_key=access_key,
+            secret_key=secret_key,
+            session_token=session_token,
+            region=region,
+            retry=retry,
+        )
+        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._sleep = sleep
+
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, stream: bool = False
+    ):
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.send(self._request(method, path, body), stream=stream)
+            except httpx.TransportError as exc:
+                error = self._transport_error(exc)
+            else:
+                if response.status_code < 400:
+                    return response
+                content = await response.aread()
+                await response.aclose()
+                error = error_from_response(response.status_code, response.headers, content)
+            if not self.retry.should_retry(error, attempt):
+                raise error
+            await self._sleep(self.retry.delay_s(error, attempt))
+
+    async def converse(
+        self,
+        model_id: str,
+        messages: Messages,
+        *,
+        system: System = None,
+        inference_config: dict[str, Any] | None = None,
+        tool_config: dict[str, Any] | None = None,
+        guardrail_config: dict[str, Any] | None = None,
+        additional_model_request_fields: dict[str, Any] | None = None,
+    ) -> ConverseResponse:
+        body = converse_body(
+            messages,
+            system=system,
+            inference_config=inference_config,
+            tool_config=tool_config,
+            guardrail_config=guardrail_config,
+            additional_model_request_fields=additional_model_request_fields,
+        )
+        return self._converse(await self._send("POST", model_path(model_id, "converse"), body))
+
+    async def converse_stream(
+        self,
+        model_id: str,
+        messages: Messages,
+        *,
+        system: System = None,
+        inference_config: dict[str, Any] | None = None,
+        tool_config: dict[str, Any] | None = None,
+        guardrail_config: dict[str, Any] | None = None,
+        additional_model_request_fields: dict[str, Any] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        body = converse_body(
+            messages,
+            system=system,
+            inference_config=inference_config,
+            tool_config=tool_config,
+            guardrail_config=guardrail_config,
+            additional_model_request_fields=additional_model_request_fields,
+        )
+        response = await self._send("POST", model_path(model_id, "converse-stream"), body, stream=True)
+        return self._events(response)
+
+    @staticmethod
+    async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
+        decoder = EventStreamDecoder()
+        try:
+            async for chunk in response.aiter_bytes():
+                for event in decoder.feed(chunk):
+                    yield event
+        except httpx.TransportError as exc:
+            raise ModelStreamError(f"the stream broke off: {exc or type(exc).__name__}") from None
+        finally:
+            await response.aclose()
+
+    async def count_tokens(self, model_id: str, messages: Messages, *, system: System = None) -> int:
+        response = await self._send(
+            "POST", model_path(model_id, "count-tokens"), count_tokens_body(messages, system)
+        )
+        return int(response.json()["inputTokens"])
+
+    async def embed(self, model_id: str, texts: list[str]) -> Embeddings:
+        response = await self._send("POST", "/v1/embeddings", self._embed_body(model_id, texts))
+        return self._embeddings(model_id, response)
+
+    async def list_models(self) -> list[ModelSummary]:
+        body = (await self._send("GET", "/foundation-models")).json()
+        return [ModelSummary.from_wire(s) for s in body.get("modelSummaries", [])]
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncStrataClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
