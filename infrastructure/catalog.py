@@ -66,7 +66,10 @@ class InstanceType:
 
 
 TRAINIUM = Accelerator("Trainium", "trainium", 32, 820, neuron_cores=2, dense_bf16_tflops=190)
-TRAINIUM2 = Accelerator("Trainium2", "trainium", 96, 2900, neuron_cores=8, dense_bf16_tflops=667)
+# Trainium2 has 8 physical NeuronCores per chip, but Neuron's default (and inference-recommended)
+# logical NeuronCore config LNC=2 pairs them: 4 logical cores per chip, 64 per trn2.48xlarge.
+# Tensor parallelism and NEURON_RT_NUM_CORES count these logical cores.
+TRAINIUM2 = Accelerator("Trainium2", "trainium", 96, 2900, neuron_cores=4, dense_bf16_tflops=667)
 INFERENTIA2 = Accelerator("Inferentia2", "inferentia", 32, 820, neuron_cores=2, dense_bf16_tflops=190)
 A10G = Accelerator("A10G", "nvidia", 24, 600, sms=80, dense_bf16_tflops=70)
 L4 = Accelerator("L4", "nvidia", 24, 300, sms=58, dense_bf16_tflops=121)
@@ -95,9 +98,7 @@ _INSTANCES: tuple[InstanceType, ...] = (
     InstanceType("ml.trn1.2xlarge", TRAINIUM, 1, 8, 32, _p(1.3438, checked=False), (1, 2)),
     InstanceType("ml.trn1.32xlarge", TRAINIUM, 16, 128, 512, _p(21.50), (2, 8, 32)),
     InstanceType("ml.trn1n.32xlarge", TRAINIUM, 16, 128, 512, _p(24.78), (2, 8, 32)),
-    InstanceType(
-        "ml.trn2.48xlarge", TRAINIUM2, 16, 192, 2048, _p(44.70, checked=False), (8, 16, 32, 64, 128)
-    ),
+    InstanceType("ml.trn2.48xlarge", TRAINIUM2, 16, 192, 2048, _p(44.70, checked=False), (4, 8, 16, 32, 64)),
     InstanceType("ml.inf2.xlarge", INFERENTIA2, 1, 4, 16, _p(0.7582, checked=False), (1, 2)),
     InstanceType("ml.inf2.8xlarge", INFERENTIA2, 1, 32, 128, _p(1.9679, checked=False), (1, 2)),
     InstanceType("ml.inf2.24xlarge", INFERENTIA2, 6, 96, 384, _p(6.4906, checked=False), (2, 4, 8, 12)),

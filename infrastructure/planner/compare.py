@@ -123,6 +123,10 @@ def _assumptions(rows: list[Row], workload: Workload) -> dict[str, Any]:
         "utilisation_note": "same fraction of spec-sheet bandwidth on every instance: cancels in the ratio",
         "busy_hours": "instance busy 100% of billed hours",
         "memory_reserve": MEMORY_RESERVE,
+        "tensor_parallelism": (
+            "over GPUs, or over NeuronCores (logical cores at LNC=2 on Trn2); one data-parallel replica per "
+            "tp group; KV heads are replicated when tp exceeds the model's KV heads"
+        ),
         "current_gpu_instances": "p5 (8x H100) and g6e (L40S), the GPU generation current at Trn2's launch",
         "price_basis": "on-demand list prices from the catalog; SageMaker hosting adds a markup not included",
         "prices": {

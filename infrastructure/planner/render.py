@@ -135,7 +135,7 @@ def print_comparison(c: Comparison) -> None:
     )
     if c.advantage_at_workload is not None:
         console.print(
-            f"at the requested {c.workload.concurrency} sequences the best Trainium2 gives "
-            f"{c.advantage_at_workload:+.0%} tokens per dollar vs the best current GPU "
-            "(a workload this size leaves a trn2.48xlarge mostly idle)"
+            f"at the requested {c.workload.concurrency} sequences only: Trainium2 gives "
+            f"{c.advantage_at_workload:+.0%} output tokens per dollar vs the best current GPU "
+            "(a small workload leaves a 16-chip trn2.48xlarge mostly idle)"
         )

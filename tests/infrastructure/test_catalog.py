@@ -45,7 +45,7 @@ def test_known_spec_sheet_figures():
     trn2 = get_instance_type("ml.trn2.48xlarge")
     assert trn2.accelerator_memory_gib == 16 * 96  # 1.5 TiB HBM
     assert trn2.memory_bandwidth_gbps == pytest.approx(46_400)  # 16 x 2.9 TB/s
-    assert trn2.neuron_cores == 128
+    assert trn2.neuron_cores == 64  # logical NeuronCores at LNC=2 (128 physical)
     inf2 = get_instance_type("ml.inf2.48xlarge")
     assert (inf2.accelerator_memory_gib, inf2.neuron_cores) == (384, 24)
     p5 = get_instance_type("ml.p5.48xlarge")

@@ -65,9 +65,9 @@ def test_neuron_tp_is_over_neuroncores():
     # tp=2: 28.8 GiB = 30,923,764,531 B - 16.06e9 = 14.86e9 B -> 13 sequences of 1 GiB
     assert (p.tp_degree, p.max_concurrency, p.fits) == (2, 13, False)
     trn2 = plan_instance(LLAMA_8B, WORKLOAD, get_instance_type("ml.trn2.48xlarge"))
-    # smallest trn2 degree is 8 cores = one 96 GiB chip; 128 cores / 8 = 16 replicas, 1 seq each
-    assert (trn2.tp_degree, trn2.replicas) == (8, 16)
-    # one replica: 8 cores x 2.9 TB/s / 8 = 2.9 TB/s over 16.06e9 + 1 GiB per step
+    # smallest trn2 degree is 4 logical cores (LNC=2) = one 96 GiB chip; 64 / 4 = 16 replicas, 1 seq each
+    assert (trn2.tp_degree, trn2.replicas) == (4, 16)
+    # one replica: 4 cores x 2.9 TB/s / 4 = 2.9 TB/s over 16.06e9 + 1 GiB per step
     assert trn2.decode_tps_per_seq == pytest.approx(2900e9 / (16.06e9 + GiB))
 
 
