@@ -1,0 +1,303 @@
+"""The bedrock-runtime API: Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream, CountTokens.
+
+Handlers are named after the operation they serve. Each one: authenticate (``current_tenant``) →
+validate against botocore's model (``wire.validate``) → translate (``wire.converse`` /
+``wire.invoke``) → call the :class:`ModelService` → translate back. Errors found before the first
+byte of a stream (including the provider's first event) are ordinary HTTP errors; later ones are
+``:message-type exception`` events. A client that disconnects closes the service stream, which
+stops the provider.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Send
+
+from model_layer.app import current_tenant, get_service
+from model_layer.errors import GatewayError, InternalServerException, ValidationException
+from model_layer.service import ModelService
+from model_layer.types import ChatRequest, Metadata, ModelInfo, StreamEvent, Tenant, Usage
+from model_layer.wire import eventstream
+from model_layer.wire.converse import chat_request_from_converse, converse_response, converse_stream_event
+from model_layer.wire.invoke import (
+    ChatFamily,
+    EmbeddingFamily,
+    check_media_types,
+    family_for,
+    invocation_metrics,
+    parse_native_body,
+    usage_headers,
+)
+from model_layer.wire.validate import (
+    bind_params,
+    check_converse,
+    check_max_tokens,
+    parse_json_body,
+    validate_input,
+)
+
+log = logging.getLogger("strata.gateway.runtime")
+router = APIRouter(tags=["bedrock-runtime"])
+TenantDep = Annotated[Tenant, Depends(current_tenant)]
+ServiceDep = Annotated[ModelService, Depends(get_service)]
+SERVICE = "bedrock-runtime"
+_UNSUPPORTED_MODEL = (
+    "This action doesn't support the model that you provided. Try again with a supported text or chat model."
+)
+
+
+class EventStreamResponse(StreamingResponse):
+    """A streaming response that always closes its body iterator, so the provider stops on disconnect."""
+
+    media_type = eventstream.CONTENT_TYPE
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+
+# --- Converse / ConverseStream -------------------------------------------------------------------
+
+
+@router.post("/model/{model_id:path}/converse")
+async def converse(
+    model_id: str,
+    request: Request,
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> Response:
+    body = parse_json_body(await request.body())
+    chat, _ = _converse_input(request, service, model_id, body, "Converse")
+    response = await service.converse(tenant, chat, "Converse")
+    return JSONResponse(converse_response(response, body.get("additionalModelResponseFieldPaths")))
+
+
+@router.post("/model/{model_id:path}/converse-stream")
+async def converse_stream(
+    model_id: str,
+    request: Request,
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> Response:
+    body = parse_json_body(await request.body())
+    chat, _ = _converse_input(request, service, model_id, body, "ConverseStream")
+    events = await service.converse_stream(tenant, chat, "ConverseStream")
+    first = await _first_event(events)
+    paths = body.get("additionalModelResponseFieldPaths")
+    return EventStreamResponse(_converse_frames(first, events, paths))
+
+
+def _converse_input(
+    request: Request, service: ModelService, model_id: str, body: dict[str, Any], operation: str
+) -> tuple[ChatRequest, ModelInfo]:
+    validate_input(SERVICE, operation, body, {"modelId": model_id})
+    check_converse(body)
+    model = service.get_model(model_id)
+    if model.kind != "chat":
+        raise ValidationException(_UNSUPPORTED_MODEL)
+    if operation == "ConverseStream" and not model.streaming:
+        raise ValidationException(f"The model {model.model_id} is unsupported for streaming.")
+    chat = chat_request_from_converse(
+        model.model_id, body, request_id=_request_id(request), timeout_s=_timeout(request)
+    )
+    check_max_tokens(chat.max_tokens, model)
+    return chat, model
+
+
+async def _converse_frames(
+    first: StreamEvent | None, events: AsyncIterator[StreamEvent], paths: list[str] | None
+) -> AsyncIterator[bytes]:
+    async def encode() -> AsyncIterator[bytes]:
+        async for event in _chain(first, events):
+            pair = converse_stream_event(event, paths)
+            if pair is not None:
+                yield eventstream.encode_event(*pair)
+
+    async for frame in _guarded(encode(), events, "ConverseStream"):
+        yield frame
+
+
+# --- InvokeModel / InvokeModelWithResponseStream ---------------------------------------------------
+
+
+@router.post("/model/{model_id:path}/invoke")
+async def invoke_model(
+    model_id: str,
+    request: Request,
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> Response:
+    model, family, body = await _invoke_input(request, service, model_id, "InvokeModel")
+    started = time.monotonic()
+    if family.kind == "embedding":
+        texts = family.texts(body)  # type: ignore[union-attr]
+        result = await service.embed(tenant, model.model_id, texts, _request_id(request))
+        payload = family.to_response(body, result)  # type: ignore[call-arg, arg-type]
+        usage, latency = Usage(input_tokens=result.input_tokens), _ms_since(started)
+    else:
+        chat = _chat_from_native(request, model, family, body)  # type: ignore[arg-type]
+        response = await service.converse(tenant, chat, "InvokeModel")
+        payload = family.to_response(model, response)  # type: ignore[call-arg, arg-type]
+        usage, latency = response.usage, response.latency_ms or _ms_since(started)
+    return Response(
+        json.dumps(payload, ensure_ascii=False),
+        media_type="application/json",
+        headers=usage_headers(usage, latency),
+    )
+
+
+@router.post("/model/{model_id:path}/invoke-with-response-stream")
+async def invoke_model_with_response_stream(
+    model_id: str,
+    request: Request,
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> Response:
+    model, family, body = await _invoke_input(request, service, model_id, "InvokeModelWithResponseStream")
+    if family.kind != "chat" or not model.streaming:
+        raise ValidationException(f"The model {model.model_id} is unsupported for streaming.")
+    chat = _chat_from_native(request, model, family, body)  # type: ignore[arg-type]
+    started = time.monotonic()
+    events = await service.converse_stream(tenant, chat, "InvokeModelWithResponseStream")
+    first = await _first_event(events)
+    frames = _invoke_frames(first, events, family, model, started)  # type: ignore[arg-type]
+    return EventStreamResponse(frames, headers={"X-Amzn-Bedrock-Content-Type": "application/json"})
+
+
+async def _invoke_input(
+    request: Request, service: ModelService, model_id: str, operation: str
+) -> tuple[ModelInfo, ChatFamily | EmbeddingFamily, dict[str, Any]]:
+    params = bind_params(SERVICE, operation, path={"modelId": model_id}, headers=request.headers)
+    validate_input(SERVICE, operation, params=params)
+    if params.get("guardrailIdentifier") is not None:
+        raise ValidationException("Guardrails on InvokeModel are not supported by this gateway yet")
+    check_media_types(params.get("contentType"), params.get("accept"))
+    model = service.get_model(model_id)
+    family = family_for(model)
+    return model, family, parse_native_body(await request.body(), family)
+
+
+def _chat_from_native(
+    request: Request, model: ModelInfo, family: ChatFamily, body: dict[str, Any]
+) -> ChatRequest:
+    chat = family.to_request(model.model_id, body)
+    chat.request_id, chat.timeout_s = _request_id(request), _timeout(request)
+    check_max_tokens(chat.max_tokens, model)
+    return chat
+
+
+async def _invoke_frames(
+    first: StreamEvent | None,
+    events: AsyncIterator[StreamEvent],
+    family: ChatFamily,
+    model: ModelInfo,
+    started: float,
+) -> AsyncIterator[bytes]:
+    translator = family.stream(model)
+    first_byte_ms = _ms_since(started)
+
+    async def encode() -> AsyncIterator[bytes]:
+        async for event in _chain(first, events):
+            chunks = translator.translate(event)
+            if isinstance(event, Metadata) and chunks:
+                metrics = invocation_metrics(event.usage, _ms_since(started), first_byte_ms)
+                chunks[-1]["amazon-bedrock-invocationMetrics"] = metrics
+            for chunk in chunks:
+                data = json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode()
+                yield eventstream.encode_event("chunk", {"bytes": base64.b64encode(data).decode()})
+
+    async for frame in _guarded(encode(), events, "InvokeModelWithResponseStream"):
+        yield frame
+
+
+# --- CountTokens ---------------------------------------------------------------------------------
+
+
+@router.post("/model/{model_id:path}/count-tokens")
+async def count_tokens(
+    model_id: str,
+    request: Request,
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> Response:
+    body = parse_json_body(await request.body())
+    validate_input(SERVICE, "CountTokens", body, {"modelId": model_id})
+    model = service.get_model(model_id)
+    if model.kind != "chat":
+        raise ValidationException(_UNSUPPORTED_MODEL)
+    source = body["input"]
+    if "converse" in source:
+        check_converse(source["converse"])
+        chat = chat_request_from_converse(model.model_id, source["converse"], request_id=_request_id(request))
+    else:
+        family = family_for(model)
+        native = parse_native_body(base64.b64decode(source["invokeModel"]["body"]), family)
+        chat = family.to_request(model.model_id, native)  # type: ignore[union-attr]
+    return JSONResponse({"inputTokens": await service.count_tokens(tenant, chat)})
+
+
+# --- shared ----------------------------------------------------------------------------------------
+
+
+async def _first_event(events: AsyncIterator[StreamEvent]) -> StreamEvent | None:
+    """Pull the first event before answering 200, so early failures are plain HTTP errors."""
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        return None
+
+
+async def _chain(first: StreamEvent | None, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    if first is None:
+        return
+    yield first
+    async for event in events:
+        yield event
+
+
+async def _guarded(
+    frames: AsyncIterator[bytes], events: AsyncIterator[StreamEvent], operation: str
+) -> AsyncIterator[bytes]:
+    """Turn a failure after the first byte into an exception event; always close the service stream."""
+    try:
+        async for frame in frames:
+            yield frame
+    except GatewayError as exc:
+        yield eventstream.encode_stream_failure(exc, SERVICE, operation)
+    except Exception:
+        log.exception("%s stream failed", operation)
+        failure = InternalServerException("The stream failed with an internal error")
+        yield eventstream.encode_stream_failure(failure, SERVICE, operation)
+    finally:
+        # Shielded: on disconnect this runs inside a cancelled scope, and closing the service
+        # stream must still reach the provider (and the meter).
+        with anyio.CancelScope(shield=True):
+            await frames.aclose()  # type: ignore[attr-defined]
+            await events.aclose()  # type: ignore[attr-defined]
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _timeout(request: Request) -> float | None:
+    settings = getattr(request.app.state, "settings", None)
+    return getattr(settings, "request_timeout_s", None)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
