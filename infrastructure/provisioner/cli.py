@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +16,7 @@ from rich.table import Table
 
 from infrastructure.provisioner.aws import make_clients
 from infrastructure.provisioner.plan import Action
-from infrastructure.provisioner.provisioner import EventCallback, Provisioner, RunResult
+from infrastructure.provisioner.provisioner import Provisioner, RunResult
 from infrastructure.provisioner.spec import ROLE_ENV, ModelRequest, build_spec
 from strata.errors import ConfigurationError
 
@@ -51,21 +51,21 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 @contextmanager
-def _progress(err: Console, quiet: bool) -> Iterator[EventCallback]:
-    """A spinner whose text follows the latest event; each step is also printed as a line."""
+def _progress(err: Console, quiet: bool) -> Iterator[dict[str, Any]]:
+    """Callbacks for :class:`Provisioner`: steps print as lines, polls update a spinner in place."""
     if quiet:
-        yield lambda _msg: None
+        yield {}
         return
-    with err.status("starting…") as status:
+    with err.status("reading current state…") as spinner:
 
         def on_event(message: str) -> None:
-            if message.startswith("endpoint ") and "(" in message:
-                status.update(message)  # a poll: update the spinner in place
-            else:
-                err.print(f"  {message}", highlight=False)
-                status.update(message)
+            err.print(f"  {message}", highlight=False)
+            spinner.update(message)
 
-        yield on_event
+        def on_status(name: str, status: str, waited: float) -> None:
+            spinner.update(f"endpoint {name}: [bold]{status}[/] ({waited:.0f} s)")
+
+        yield {"on_event": on_event, "on_status": on_status}
 
 
 def _report(out: Console, result: RunResult, verb: str) -> None:
@@ -135,8 +135,8 @@ def register(app: typer.Typer) -> None:
         )
         for note in spec.notes:
             err.print(f"[yellow]note:[/] {note}", highlight=False)
-        with _progress(err, quiet or dry_run) as on_event:
-            p = Provisioner(clients, poll_interval=poll_interval, timeout=timeout, on_event=on_event)
+        with _progress(err, quiet or dry_run) as callbacks:
+            p = Provisioner(clients, poll_interval=poll_interval, timeout=timeout, **callbacks)
             result = p.provision(spec, dry_run=dry_run)
         title = f"{'plan' if dry_run else 'provision'}: {name} in {clients.region}"
         out.print(_actions_table(title, result.actions))
@@ -154,8 +154,8 @@ def register(app: typer.Typer) -> None:
         """Delete a strata endpoint with its configs, models and autoscaling (idempotent)."""
         out, err = Console(), Console(stderr=True)
         clients = make_clients(region)
-        with _progress(err, quiet or dry_run) as on_event:
-            p = Provisioner(clients, poll_interval=poll_interval, timeout=timeout, on_event=on_event)
+        with _progress(err, quiet or dry_run) as callbacks:
+            p = Provisioner(clients, poll_interval=poll_interval, timeout=timeout, **callbacks)
             result = p.deprovision(name, dry_run=dry_run)
         if not result.actions:
             out.print(f"{name}: nothing to deprovision in {clients.region}")

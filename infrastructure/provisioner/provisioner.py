@@ -27,7 +27,8 @@ from infrastructure.provisioner.state import (
 )
 from strata.errors import ConfigurationError, StrataError
 
-EventCallback = Callable[[str], None]
+EventCallback = Callable[[str], None]  # one line per step ("create model demo-m-…")
+StatusCallback = Callable[[str, str, float], None]  # each poll: endpoint name, status, seconds waited
 
 
 class ProvisionError(StrataError):
@@ -63,6 +64,7 @@ class Provisioner:
         poll_interval: float = 15.0,
         timeout: float = 3600.0,
         on_event: EventCallback | None = None,
+        on_status: StatusCallback | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -72,6 +74,8 @@ class Provisioner:
         self.poll_interval = poll_interval
         self.timeout = timeout
         self._on_event = on_event or (lambda _msg: None)
+        # Without a status callback, polls are reported as events so a plain log still shows them.
+        self._on_status = on_status or (lambda n, st, t: self._on_event(f"endpoint {n}: {st} ({t:.0f} s)"))
         self._sleep = sleep
         self._clock = clock
 
@@ -109,10 +113,10 @@ class Provisioner:
             elapsed = self._clock() - start
             if ep is None:
                 if until_gone:
-                    self.event(f"endpoint {name}: deleted ({elapsed:.0f} s)")
+                    self._on_status(name, "deleted", elapsed)
                     return None
                 raise ProvisionError(f"endpoint {name} disappeared while waiting for it")
-            self.event(f"endpoint {name}: {ep.status} ({elapsed:.0f} s)")
+            self._on_status(name, ep.status, elapsed)
             if not until_gone and ep.status not in TRANSITIONAL:
                 return ep
             if elapsed >= self.timeout:
@@ -131,7 +135,7 @@ class Provisioner:
             state = self.read(spec.name)
             if not dry_run and state.endpoint is not None and state.endpoint.status in TRANSITIONAL:
                 self.event(f"endpoint {spec.name} is {state.endpoint.status}; waiting for it to settle")
-                self.wait_for_endpoint(spec.name)
+                self.wait_for_endpoint(spec.name, until_gone=state.endpoint.status == "Deleting")
                 state = self.read(spec.name)
             result = RunResult(spec.name, plan_provision(spec, state), dry_run)
             result.status = state.endpoint.status if state.endpoint else None

@@ -153,12 +153,12 @@ def _summary(status: str) -> dict:
 
 
 def test_wait_polls_at_the_interval_and_reports_each_status(aws):
-    events, sleeps, ticks = [], [], iter(range(100))
+    statuses, sleeps, ticks = [], [], iter(range(100))
     p = Provisioner(
         aws,
         poll_interval=7,
         timeout=60,
-        on_event=events.append,
+        on_status=lambda name, status, waited: statuses.append((name, status, waited)),
         sleep=sleeps.append,
         clock=lambda: float(next(ticks)),
     )
@@ -171,7 +171,7 @@ def test_wait_polls_at_the_interval_and_reports_each_status(aws):
         ep = p.wait_for_endpoint("demo")
     assert ep.status == "InService"
     assert sleeps == [7, 7]
-    assert [e.split(": ")[1].split(" ")[0] for e in events] == ["Creating", "Creating", "InService"]
+    assert statuses == [("demo", "Creating", 1.0), ("demo", "Creating", 2.0), ("demo", "InService", 3.0)]
 
 
 def test_wait_times_out_on_the_clock(aws):
