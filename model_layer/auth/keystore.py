@@ -235,7 +235,7 @@ class KeyStore:
             sql += " AND k.access_key_id = ?"
             args.append(access_key_id)
         with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY k.created_at, k.access_key_id", args).fetchall()
+            rows = self._conn.execute(sql + " ORDER BY k.rowid", args).fetchall()
         return [KeyRecord(**dict(r)) for r in rows]
 
     def revoke(self, access_key_id: str) -> KeyRecord:

@@ -23,20 +23,32 @@ __all__ = [
     "UsageStore",
     "build_limiter",
     "build_meter",
+    "default_limits",
     "limits_from_keystore",
 ]
 
 
-def limits_from_keystore(keys: KeyStore, settings: GatewaySettings) -> LimitsLookup:
-    """A tenant's own limits where set, else the gateway's defaults."""
+def default_limits(settings: GatewaySettings) -> Limits:
+    """``STRATA_DEFAULT_*_PER_MINUTE`` where set, else ``[quotas]`` in strata.toml."""
+    from model_layer.config import load_config
+
+    quotas = load_config(settings.config_file, home=settings.state_dir()).quotas
+    return Limits(
+        requests_per_minute=settings.default_requests_per_minute or quotas.requests_per_minute,
+        tokens_per_minute=settings.default_tokens_per_minute or quotas.tokens_per_minute,
+    )
+
+
+def limits_from_keystore(keys: KeyStore, defaults: Limits) -> LimitsLookup:
+    """A tenant's own limits where set, else ``defaults``."""
 
     def lookup(tenant_id: str) -> Limits:
         tenant = keys.get_tenant(tenant_id)
         rpm = tenant.requests_per_minute if tenant else None
         tpm = tenant.tokens_per_minute if tenant else None
         return Limits(
-            requests_per_minute=rpm or settings.default_requests_per_minute,
-            tokens_per_minute=tpm or settings.default_tokens_per_minute,
+            requests_per_minute=rpm or defaults.requests_per_minute,
+            tokens_per_minute=tpm or defaults.tokens_per_minute,
         )
 
     return lookup
@@ -51,7 +63,7 @@ def build_bucket_store(settings: GatewaySettings) -> BucketStore:
 
 
 def build_limiter(settings: GatewaySettings, metrics: GatewayMetrics = DEFAULT_METRICS) -> RateLimiter:
-    lookup = limits_from_keystore(KeyStore.open(settings), settings)
+    lookup = limits_from_keystore(KeyStore.open(settings), default_limits(settings))
     return RateLimiter(build_bucket_store(settings), lookup, metrics)
 
 

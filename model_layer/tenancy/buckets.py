@@ -44,6 +44,8 @@ class Decision:
 
 
 ALLOWED = Decision(True)
+# Float slack, so that a client waiting exactly the advertised retry-after is admitted.
+_NEED = 1.0 - 1e-9
 
 
 class BucketStore(Protocol):
@@ -86,11 +88,11 @@ class InProcessBuckets:
             now = self._clock()
             if tpm:
                 tokens = self._level(key, "tokens", tpm, now)
-                if tokens < 1:
+                if tokens < _NEED:
                     return Decision(False, wait_for_one(tokens, tpm), "tokens")
             if rpm:
                 requests = self._level(key, "requests", rpm, now)
-                if requests < 1:
+                if requests < _NEED:
                     return Decision(False, wait_for_one(requests, rpm), "requests")
                 self._state[(key, "requests")] = (requests - 1, now)
         return ALLOWED

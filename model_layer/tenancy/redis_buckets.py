@@ -23,6 +23,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ttl = 1
+local need = 1 - 1e-9  -- float slack: waiting exactly the retry-after is enough
 local function level(name, cap)
   local v = redis.call('HMGET', KEYS[1], name .. ':level', name .. ':at')
   if not v[1] then return cap end
@@ -47,11 +48,11 @@ if ARGV[3] == 'consume' then
 end
 if tpm > 0 then
   local tok = level('tok', tpm)
-  if tok < 1 then return {0, tostring((1 - tok) * 60 / tpm), 'tokens'} end
+  if tok < need then return {0, tostring((1 - tok) * 60 / tpm), 'tokens'} end
 end
 if rpm > 0 then
   local req = level('req', rpm)
-  if req < 1 then return {0, tostring((1 - req) * 60 / rpm), 'requests'} end
+  if req < need then return {0, tostring((1 - req) * 60 / rpm), 'requests'} end
   store('req', req - 1, rpm)
   if tpm > 0 then keep_ttl('tok', tpm) end
   redis.call('EXPIRE', KEYS[1], ttl)

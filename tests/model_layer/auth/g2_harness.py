@@ -1,0 +1,148 @@
+"""A gateway for auth/tenancy tests: production auth, limits and metering over the fake provider.
+
+Everything is the real code (``create_app``, ``ModelRouter``, ``Authenticator``, ``RateLimiter``,
+``UsageMeter``); the model is G3's deterministic fake provider, metrics go to a fresh registry
+(so counts start at zero), and the rate-limit and signature clocks can be injected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from prometheus_client import CollectorRegistry
+
+from model_layer.app import create_app, current_tenant, get_service
+from model_layer.auth import Authenticator
+from model_layer.auth.keystore import IssuedKeys, KeyStore
+from model_layer.config import parse_config
+from model_layer.providers.registry import ModelRouter
+from model_layer.service import ModelService
+from model_layer.settings import GatewaySettings
+from model_layer.tenancy import default_limits, limits_from_keystore
+from model_layer.tenancy.buckets import BucketStore, InProcessBuckets
+from model_layer.tenancy.limiter import RateLimiter
+from model_layer.tenancy.metering import DB_FILE_NAME, InvocationLog, UsageMeter, UsageStore
+from model_layer.tenancy.metrics import GatewayMetrics
+from model_layer.types import ChatRequest, Tenant
+
+CHAT_MODEL = "fake.echo-v1:0"
+PRICED_MODEL = "fake.priced-v1:0"  # $3 / $15 per 1M tokens, like a mid-size hosted model
+
+
+def fake_config(**provider: Any) -> dict[str, Any]:
+    """strata.toml for the fake provider; ``provider`` adds e.g. ``fail_times``/``fail_with``."""
+    return {
+        "providers": [{"name": "fake", "type": "fake", **provider}],
+        "models": [
+            {"id": CHAT_MODEL, "provider": "fake"},
+            {
+                "id": PRICED_MODEL,
+                "provider": "fake",
+                "input_price_per_1k": 0.003,
+                "output_price_per_1k": 0.015,
+            },
+        ],
+        "retry": {"max_attempts": 1},
+    }
+
+
+@dataclass
+class G2Gateway:
+    app: Any
+    settings: GatewaySettings
+    keystore: KeyStore
+    metrics: GatewayMetrics
+    usage: UsageStore
+    limiter: RateLimiter
+
+    def issue(self, tenant_id: str, **limits: Any) -> IssuedKeys:
+        return self.keystore.create_keys(tenant_id, **limits)
+
+    def sample(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def build_gateway(
+    home: Path,
+    *,
+    signature_clock: Callable[[], float] = time.time,
+    buckets: BucketStore | None = None,
+    invocation_log: Path | None = None,
+    provider: dict[str, Any] | None = None,
+    **settings: Any,
+) -> G2Gateway:
+    settings_obj = GatewaySettings(home=home, invocation_log=invocation_log, **settings)
+    metrics = GatewayMetrics(CollectorRegistry())
+    keystore = KeyStore.open(settings_obj)
+    limiter = RateLimiter(
+        buckets or InProcessBuckets(),
+        limits_from_keystore(keystore, default_limits(settings_obj)),
+        metrics,
+    )
+    usage = UsageStore(settings_obj.state_dir() / DB_FILE_NAME)
+    log = (
+        InvocationLog(invocation_log, account_id="000000000000", region="us-east-1")
+        if invocation_log
+        else None
+    )
+    service = ModelService(
+        ModelRouter(parse_config(fake_config(**(provider or {})))), limiter, UsageMeter(usage, metrics, log)
+    )
+    authenticator = Authenticator(
+        keystore,
+        max_clock_skew_s=settings_obj.max_clock_skew_s,
+        clock=signature_clock,
+        on_failure=metrics.auth_failure,
+    )
+    app = create_app(settings_obj, service=service, authenticator=authenticator)
+    app.state.metrics_registry = metrics.registry
+    _ensure_converse_route(app)
+    return G2Gateway(app, settings_obj, keystore, metrics, usage, limiter)
+
+
+def _ensure_converse_route(app: Any) -> None:
+    """Until G1's bedrock-runtime router lands, serve a minimal Converse so boto3 can call it."""
+    try:
+        import model_layer.api.runtime  # noqa: F401
+    except ModuleNotFoundError:
+        app.include_router(_minimal_runtime)
+
+
+_minimal_runtime = APIRouter()
+
+
+@_minimal_runtime.post("/model/{model_id:path}/converse")
+async def _converse(
+    model_id: str,
+    request: Request,
+    tenant: Annotated[Tenant, Depends(current_tenant)],
+    service: Annotated[ModelService, Depends(get_service)],
+) -> dict[str, Any]:
+    body = await request.json()
+    chat = ChatRequest(
+        model_id=model_id,
+        messages=body["messages"],
+        max_tokens=body.get("inferenceConfig", {}).get("maxTokens"),
+        request_id=request.state.request_id,
+    )
+    answer = await service.converse(tenant, chat)
+    u = answer.usage
+    return {
+        "output": {"message": {"role": "assistant", "content": answer.content}},
+        "stopReason": answer.stop_reason,
+        "usage": {
+            "inputTokens": u.input_tokens,
+            "outputTokens": u.output_tokens,
+            "totalTokens": u.total_tokens,
+        },
+        "metrics": {"latencyMs": answer.latency_ms},
+    }
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"text": text}]}]
