@@ -75,7 +75,7 @@ def tools_from_converse(tool_config: dict[str, Any] | None) -> tuple[list[ToolSp
     for tool in tool_config["tools"]:
         if "toolSpec" in tool:
             spec = tool["toolSpec"]
-            specs.append(ToolSpec(spec["name"], spec.get("description", ""), spec["inputSchema"]["json"]))
+            specs.append(ToolSpec(spec["name"], spec.get("description") or "", spec["inputSchema"]["json"]))
         elif "systemTool" in tool:
             name = tool["systemTool"].get("name")
             raise ValidationException(f"System tool '{name}' is not supported by this gateway")

@@ -75,8 +75,10 @@ def check_native_body(body: Any, schema: dict[str, Any]) -> None:
     errors = sorted(_compiled(schema).iter_errors(body), key=lambda e: list(e.absolute_path))
     if not errors:
         return
-    shown = "; ".join(_describe(e) for e in errors[:5])
-    more = f" ({len(errors)} schema violations found)" if len(errors) > 1 else ""
+    # one entry per violation; jsonschema reports each missing key separately, _describe lists them all
+    described = list(dict.fromkeys(_describe(e) for e in errors))
+    shown = "; ".join(described[:5])
+    more = f" ({len(described)} schema violations found)" if len(described) > 1 else ""
     raise ValidationException(
         f"Malformed input request: {shown}{more}, please reformat your input and try again."
     )

@@ -1,0 +1,440 @@
+"""InvokeModel body families: native request → ChatRequest, response and stream chunks, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from model_layer.errors import ValidationException
+from model_layer.types import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    ChatResponse,
+    EmbeddingResult,
+    MessageStart,
+    MessageStop,
+    Metadata,
+    ModelInfo,
+    ToolSpec,
+    ToolUseStart,
+    Usage,
+)
+from model_layer.wire.invoke import (
+    FAMILIES,
+    check_media_types,
+    family_for,
+    invocation_metrics,
+    parse_native_body,
+    usage_headers,
+)
+from model_layer.wire.invoke_chat import llama_turns
+
+
+def model(native_format: str = "converse", kind: str = "chat", model_id: str = "fake.m-v1:0") -> ModelInfo:
+    return ModelInfo(
+        model_id=model_id, name=model_id, provider_name="fake", kind=kind, native_format=native_format
+    )
+
+
+def parse(family: str, body: Any) -> dict[str, Any]:
+    return parse_native_body(json.dumps(body).encode(), FAMILIES[family])
+
+
+def stream(family: str, events: list) -> list[dict[str, Any]]:
+    translator = FAMILIES[family].stream(model(family))
+    return [chunk for event in events for chunk in translator.translate(event)]
+
+
+TEXT_EVENTS = [
+    MessageStart(),
+    BlockDelta(0, text="Hello"),
+    BlockDelta(0, text=" there"),
+    BlockStop(0),
+    MessageStop("end_turn"),
+    Metadata(Usage(3, 2), latency_ms=5),
+]
+TOOL_EVENTS = [
+    MessageStart(),
+    BlockStart(0, ToolUseStart("t1", "weather")),
+    BlockDelta(0, tool_input='{"city":'),
+    BlockDelta(0, tool_input=' "Oslo"}'),
+    BlockStop(0),
+    MessageStop("tool_use"),
+    Metadata(Usage(3, 4)),
+]
+
+
+# --- which family -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("native_format", "kind", "family"),
+    [
+        ("converse", "chat", "converse"),
+        ("anthropic", "chat", "anthropic"),
+        ("titan-text", "chat", "titan-text"),
+        ("meta", "chat", "llama"),
+        ("titan_embed", "embedding", "titan-embed"),
+        ("cohere-embed", "embedding", "cohere-embed"),
+        ("converse", "embedding", "titan-embed"),  # an embedding model left at the default
+    ],
+)
+def test_family_for(native_format: str, kind: str, family: str):
+    assert family_for(model(native_format, kind)).name == family
+
+
+@pytest.mark.parametrize(("native_format", "kind"), [("anthropic", "embedding"), ("mystery", "chat")])
+def test_family_for_refuses_mismatches(native_format: str, kind: str):
+    with pytest.raises(ValidationException, match="does not support InvokeModel"):
+        family_for(model(native_format, kind))
+
+
+def test_media_types():
+    check_media_types("application/json", "*/*")
+    check_media_types(None, "application/json; charset=utf-8")
+    with pytest.raises(ValidationException, match="Content-Type 'text/plain' is not supported"):
+        check_media_types("text/plain", None)
+
+
+# --- native body errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("family", "body", "message"),
+    [
+        (
+            "anthropic",
+            {"messages": [{"role": "user", "content": "hi"}]},
+            "Malformed input request: #: required key [anthropic_version, max_tokens] not found, "
+            "please reformat your input and try again.",
+        ),
+        (
+            "anthropic",
+            {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": [], "foo": 1},
+            "#: extraneous key [foo] is not permitted",
+        ),
+        (
+            "anthropic",
+            {
+                "anthropic_version": "v",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": [{"type": "text"}]}],
+            },
+            "#/messages/0/content",
+        ),
+        (
+            "anthropic",
+            {
+                "anthropic_version": "v",
+                "max_tokens": 5,
+                "temperature": 3,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            "#/temperature: 3 is greater than the maximum of 1",
+        ),
+        ("titan-text", {"inputText": ""}, "#/inputText"),
+        ("titan-text", {"inputText": "x", "textGenerationConfig": {"topK": 1}}, "extraneous key [topK]"),
+        ("llama", {"max_gen_len": 5}, "required key [prompt] not found"),
+        ("titan-embed", {"inputText": "x", "dimensions": "big"}, "#/dimensions"),
+        ("cohere-embed", {"texts": ["a"]}, "required key [input_type] not found"),
+        ("cohere-embed", {"texts": ["a"] * 97, "input_type": "search_query"}, "#/texts"),
+        ("converse", {"messages": [], "inferenceConfig": {"max_tokens": 5}}, "extraneous key [max_tokens]"),
+    ],
+)
+def test_native_body_errors(family: str, body: dict[str, Any], message: str):
+    with pytest.raises(ValidationException) as info:
+        parse(family, body)
+    assert message in info.value.message
+
+
+@pytest.mark.parametrize("raw", [b"", b"[1]", b"{", b'"text"'])
+def test_native_body_must_be_a_json_object(raw: bytes):
+    with pytest.raises(ValidationException, match="Malformed input request: the body must be a JSON object"):
+        parse_native_body(raw, FAMILIES["anthropic"])
+
+
+# --- Anthropic --------------------------------------------------------------------------------
+
+ANTHROPIC = {
+    "anthropic_version": "bedrock-2023-05-31",
+    "max_tokens": 100,
+    "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+    "messages": [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Oslo"}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": "3C", "is_error": False},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "aGk="}},
+            ],
+        },
+    ],
+    "tools": [{"name": "weather", "description": "now", "input_schema": {"type": "object"}}],
+    "tool_choice": {"type": "any"},
+    "temperature": 0.1,
+    "top_k": 5,
+    "stop_sequences": ["\n\nHuman:"],
+}
+
+
+def test_anthropic_request():
+    request = FAMILIES["anthropic"].to_request("m", parse("anthropic", ANTHROPIC))
+    assert request.system == [{"text": "be brief"}, {"cachePoint": {"type": "default"}}]
+    assert request.messages == [
+        {"role": "user", "content": [{"text": "Weather in Oslo?"}]},
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "t1", "name": "weather", "input": {"city": "Oslo"}}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"toolResult": {"toolUseId": "t1", "content": [{"text": "3C"}], "status": "success"}},
+                {"image": {"format": "png", "source": {"bytes": "aGk="}}},
+            ],
+        },
+    ]
+    assert request.tools == [ToolSpec("weather", "now", {"type": "object"})]
+    assert request.tool_choice == {"any": {}}
+    assert (request.max_tokens, request.temperature, request.stop_sequences) == (100, 0.1, ["\n\nHuman:"])
+    assert request.extra == {"top_k": 5}
+
+
+def test_anthropic_tool_choice_none_offers_no_tools():
+    body = {**ANTHROPIC, "tool_choice": {"type": "none"}}
+    request = FAMILIES["anthropic"].to_request("m", parse("anthropic", body))
+    assert (request.tools, request.tool_choice) == ([], None)
+
+
+def test_anthropic_response():
+    content = [
+        {"text": "Checking."},
+        {"toolUse": {"toolUseId": "t1", "name": "weather", "input": {"city": "Oslo"}}},
+    ]
+    response = ChatResponse(content, "tool_use", Usage(10, 5, cache_read_input_tokens=4))
+    out = FAMILIES["anthropic"].to_response(model("anthropic"), response)
+    assert out["id"].startswith("msg_bdrk_")
+    assert {k: out[k] for k in ("type", "role", "model", "stop_reason", "stop_sequence")} == {
+        "type": "message",
+        "role": "assistant",
+        "model": "fake.m-v1:0",
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+    }
+    assert out["content"] == [
+        {"type": "text", "text": "Checking."},
+        {"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Oslo"}},
+    ]
+    assert out["usage"] == {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 4,
+    }
+
+
+def test_anthropic_text_stream():
+    chunks = stream("anthropic", TEXT_EVENTS)
+    assert [c["type"] for c in chunks] == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert chunks[1] == {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    assert chunks[3]["delta"] == {"type": "text_delta", "text": " there"}
+    assert chunks[5] == {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 2},
+    }
+
+
+def test_anthropic_tool_stream():
+    chunks = stream("anthropic", TOOL_EVENTS)
+    assert chunks[1]["content_block"] == {"type": "tool_use", "id": "t1", "name": "weather", "input": {}}
+    partial = "".join(c["delta"]["partial_json"] for c in chunks if c["type"] == "content_block_delta")
+    assert json.loads(partial) == {"city": "Oslo"}
+    assert chunks[-2]["delta"]["stop_reason"] == "tool_use"
+
+
+# --- Titan text, Llama, Nova ------------------------------------------------------------------
+
+
+def test_titan_text_round_trip():
+    body = parse(
+        "titan-text",
+        {"inputText": "User: hi\nBot:", "textGenerationConfig": {"maxTokenCount": 9, "topP": 0.5}},
+    )
+    request = FAMILIES["titan-text"].to_request("m", body)
+    assert request.messages == [{"role": "user", "content": [{"text": "User: hi\nBot:"}]}]
+    assert (request.max_tokens, request.top_p) == (9, 0.5)
+    response = ChatResponse([{"text": "Hello"}], "max_tokens", Usage(4, 9))
+    assert FAMILIES["titan-text"].to_response(model(), response) == {
+        "inputTextTokenCount": 4,
+        "results": [{"tokenCount": 9, "outputText": "Hello", "completionReason": "LENGTH"}],
+    }
+
+
+def test_titan_text_stream():
+    chunks = stream("titan-text", TEXT_EVENTS)
+    assert [c["outputText"] for c in chunks] == ["Hello", " there", ""]
+    assert chunks[-1] == {
+        "outputText": "",
+        "index": 0,
+        "totalOutputTextTokenCount": 2,
+        "completionReason": "FINISH",
+        "inputTextTokenCount": 3,
+    }
+
+
+LLAMA3 = (
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe kind.<|eot_id|>"
+    "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+    "<|start_header_id|>user<|end_header_id|>\n\nWeather?<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n"
+)
+
+
+def test_llama3_prompts_are_split_into_turns():
+    system, messages = llama_turns(LLAMA3)
+    assert system == [{"text": "Be kind."}]
+    assert [(m["role"], m["content"][0]["text"]) for m in messages] == [
+        ("user", "Hi"),
+        ("assistant", "Hello!"),
+        ("user", "Weather?"),
+    ]
+    assert llama_turns("[INST] plain [/INST]") == (
+        [],
+        [{"role": "user", "content": [{"text": "[INST] plain [/INST]"}]}],
+    )
+
+
+def test_llama_round_trip_and_stream():
+    request = FAMILIES["llama"].to_request(
+        "m", parse("llama", {"prompt": LLAMA3, "max_gen_len": 20, "temperature": 0})
+    )
+    assert (request.max_tokens, request.temperature, len(request.messages)) == (20, 0, 3)
+    response = ChatResponse([{"text": "Sunny"}], "end_turn", Usage(7, 1))
+    assert FAMILIES["llama"].to_response(model(), response) == {
+        "generation": "Sunny",
+        "prompt_token_count": 7,
+        "generation_token_count": 1,
+        "stop_reason": "stop",
+    }
+    chunks = stream("llama", TEXT_EVENTS)
+    assert [c["generation"] for c in chunks] == ["Hello", " there", ""]
+    assert chunks[-1]["stop_reason"] == "stop"
+    assert chunks[-1]["prompt_token_count"] == 3
+
+
+def test_nova_round_trip_and_stream():
+    body = {
+        "schemaVersion": "messages-v1",
+        "system": [{"text": "brief"}],
+        "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+        "inferenceConfig": {"max_new_tokens": 12, "top_p": 0.3, "top_k": 4},
+    }
+    request = FAMILIES["converse"].to_request("fake.m-v1:0", parse("converse", body))
+    assert (request.max_tokens, request.top_p, request.extra) == (12, 0.3, {"top_k": 4})
+    assert request.system == [{"text": "brief"}]
+    response = ChatResponse([{"text": "yo"}], "end_turn", Usage(2, 1))
+    assert FAMILIES["converse"].to_response(model(), response) == {
+        "output": {"message": {"role": "assistant", "content": [{"text": "yo"}]}},
+        "stopReason": "end_turn",
+        "usage": {
+            "inputTokens": 2,
+            "outputTokens": 1,
+            "totalTokens": 3,
+            "cacheReadInputTokenCount": 0,
+            "cacheWriteInputTokenCount": 0,
+        },
+    }
+    chunks = stream("converse", TEXT_EVENTS)
+    assert [next(iter(c)) for c in chunks] == [
+        "messageStart",
+        "contentBlockDelta",
+        "contentBlockDelta",
+        "contentBlockStop",
+        "messageStop",
+        "metadata",
+    ]
+
+
+def test_nova_messages_follow_converse_rules():
+    with pytest.raises(ValidationException, match="must start with a user message"):
+        FAMILIES["converse"].to_request("fake.m-v1:0", parse("converse", {"messages": []}))
+
+
+# --- embeddings -------------------------------------------------------------------------------
+
+
+def test_titan_embed():
+    body = parse("titan-embed", {"inputText": "hello", "dimensions": 3, "normalize": True})
+    assert FAMILIES["titan-embed"].texts(body) == ["hello"]
+    result = EmbeddingResult([[0.1, 0.2, 0.3]], 1)
+    assert FAMILIES["titan-embed"].to_response(body, result) == {
+        "embedding": [0.1, 0.2, 0.3],
+        "inputTextTokenCount": 1,
+    }
+    with pytest.raises(ValidationException, match="returns 3-dimensional embeddings, not 1024"):
+        FAMILIES["titan-embed"].to_response({**body, "dimensions": 1024}, result)
+    with pytest.raises(ValidationException, match="float only"):
+        FAMILIES["titan-embed"].texts({"inputText": "x", "embeddingTypes": ["binary"]})
+
+
+def test_cohere_embed():
+    body = parse("cohere-embed", {"texts": ["a", "b"], "input_type": "search_document"})
+    assert FAMILIES["cohere-embed"].texts(body) == ["a", "b"]
+    result = EmbeddingResult([[1.0], [0.0]], 2)
+    out = FAMILIES["cohere-embed"].to_response(body, result)
+    assert (out["embeddings"], out["response_type"], out["texts"]) == (
+        [[1.0], [0.0]],
+        "embeddings_floats",
+        ["a", "b"],
+    )
+    by_type = FAMILIES["cohere-embed"].to_response({**body, "embedding_types": ["float"]}, result)
+    assert (by_type["embeddings"], by_type["response_type"]) == (
+        {"float": [[1.0], [0.0]]},
+        "embeddings_by_type",
+    )
+    with pytest.raises(ValidationException, match="float only"):
+        FAMILIES["cohere-embed"].texts({**body, "embedding_types": ["int8"]})
+
+
+# --- usage reporting --------------------------------------------------------------------------
+
+
+def test_usage_headers_and_invocation_metrics():
+    usage = Usage(3, 4, cache_read_input_tokens=5)
+    assert usage_headers(usage, 12) == {
+        "X-Amzn-Bedrock-Input-Token-Count": "3",
+        "X-Amzn-Bedrock-Output-Token-Count": "4",
+        "X-Amzn-Bedrock-Cache-Read-Input-Token-Count": "5",
+        "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": "0",
+        "X-Amzn-Bedrock-Invocation-Latency": "12",
+    }
+    assert invocation_metrics(usage, 12, 3) == {
+        "inputTokenCount": 3,
+        "outputTokenCount": 4,
+        "invocationLatency": 12,
+        "firstByteLatency": 3,
+        "cacheReadInputTokenCount": 5,
+        "cacheWriteInputTokenCount": 0,
+    }
+    assert "cacheReadInputTokenCount" not in invocation_metrics(Usage(1, 1), 1, 1)
