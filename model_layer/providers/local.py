@@ -1,0 +1,235 @@
+"""The local provider: layer 1's in-process llama.cpp engine (chat) and MiniLM engine (embeddings).
+
+One engine per provider, created on first use and shared by all its model ids; its ``n_parallel``
+slots decode concurrent requests together. Closing a stream early (client disconnect, timeout)
+closes the engine's stream, which frees the slot.
+
+- Prompt caching: llama.cpp reuses the longest matching prompt prefix per slot, reported as
+  ``cached_tokens`` → ``cacheReadInputTokens``. A ``cachePoint`` marks a prefix the client wants
+  cached; the part of it computed this time is reported as ``cacheWriteInputTokens``.
+- Tools: SmolLM2 has no native tool calling, so tool use is grammar-constrained JSON
+  (``tool_calling``); ``json_schema`` requests are constrained the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from infrastructure.runtime.bridge import run_in_thread
+from infrastructure.runtime.errors import EngineClosedError, InvalidRequestError
+from infrastructure.runtime.weights import ModelFileError, check_gguf
+from model_layer.config import LocalProviderConfig, ModelConfig
+from model_layer.errors import (
+    GatewayError,
+    ModelErrorException,
+    ModelNotReadyException,
+    ValidationException,
+)
+from model_layer.providers.common import elapsed_ms, model_info
+from model_layer.providers.openai_format import (
+    Capabilities,
+    StreamTranslator,
+    cache_prefix,
+    inference_params,
+    json_schema_format,
+    to_openai_messages,
+    usage_from_openai,
+)
+from model_layer.providers.tool_calling import (
+    ConstrainedOutput,
+    allowed_tools,
+    call_schema,
+    tool_prompt,
+)
+from model_layer.types import (
+    ChatRequest,
+    EmbeddingResult,
+    MessageStart,
+    Metadata,
+    ModelInfo,
+    StreamEvent,
+)
+
+LOCAL_CAPS = Capabilities(native_tools=False, images=False)
+DEFAULT_MAX_TOKENS = 1024  # SmolLM2 usually stops on its own; this bounds the rare run-on answer
+
+
+def engine_error(exc: Exception) -> GatewayError:
+    """Layer-1 engine errors → gateway errors."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, EngineClosedError):
+        return ModelNotReadyException("the local model is shutting down; retry")
+    if isinstance(exc, ModelFileError):
+        return ModelNotReadyException(f"the local model could not be loaded: {exc.message}")
+    if isinstance(exc, InvalidRequestError):
+        if exc.status_code < 500:
+            return ValidationException(exc.message)
+        return ModelErrorException(exc.message, extra={"originalStatusCode": exc.status_code})
+    return ModelErrorException(f"local model failed: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class LocalChat:
+    """A ChatRequest translated for llama.cpp."""
+
+    body: dict[str, Any]
+    parser: ConstrainedOutput | None  # re-parses constrained tool-call output; None for plain text
+    system_prefix: str  # tool instructions put before the caller's system text
+
+
+def build_chat_body(request: ChatRequest) -> LocalChat:
+    """ChatRequest → llama.cpp chat body (+ the tool-output parser and the tool prompt)."""
+    prefix, parser, fmt = "", None, None
+    if request.tools and (request.tool_choice is None or "none" not in request.tool_choice):
+        tools, may_answer = allowed_tools(request)
+        prefix = tool_prompt(tools, may_answer)
+        fmt = json_schema_format(call_schema(tools, may_answer, request.json_schema), "tool_call")
+        parser = ConstrainedOutput(stream_answer=request.json_schema is None)
+    elif request.json_schema is not None:
+        fmt = json_schema_format(request.json_schema)
+    body: dict[str, Any] = {
+        "messages": to_openai_messages(request, LOCAL_CAPS, system_prefix=prefix),
+        **inference_params(request, DEFAULT_MAX_TOKENS),
+        "stream_options": {"include_usage": True},
+        "cache_prompt": True,
+    }
+    if fmt is not None:
+        body["response_format"] = fmt
+    return LocalChat(body, parser, prefix)
+
+
+class LocalProvider:
+    name: ClassVar[str] = "local"
+    supports_tools: ClassVar[bool] = True  # via grammar-constrained JSON
+    supports_embeddings: ClassVar[bool] = True
+
+    def __init__(self, config: LocalProviderConfig, models: list[ModelConfig] | None = None):
+        self.config = config
+        self._models = models or []
+        if config.model_path:  # fail at start-up, not at the first request
+            try:
+                check_gguf(config.model_path)
+            except ModelFileError as exc:
+                exc.message = f"providers.{config.name}.model_path: {exc.message}"
+                raise
+        self._engine: Any = None
+        self._embedder: Any = None
+        self._lock = threading.Lock()
+        self.last_timings: dict[str, Any] | None = None  # llama.cpp timings of the last answer
+
+    def models(self) -> list[ModelInfo]:
+        return [model_info(m, "Strata (local)") for m in self._models]
+
+    # -- engines, created once on first use ---------------------------------------------------
+
+    def _chat_engine(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                from infrastructure.runtime.engine import ChatEngine, EngineConfig
+
+                cfg = self.config
+                self._engine = ChatEngine(
+                    EngineConfig(cfg.model_path, cfg.n_ctx, cfg.n_parallel, cfg.threads)
+                )
+            return self._engine
+
+    def _embedding_engine(self) -> Any:
+        with self._lock:
+            if self._embedder is None:
+                from infrastructure.runtime.embeddings import EmbeddingEngine
+
+                self._embedder = EmbeddingEngine(n_threads=self.config.embedding_threads)
+            return self._embedder
+
+    async def engine(self) -> Any:
+        """The chat engine, loading it (off the event loop) if needed."""
+        try:
+            return await run_in_thread(self._chat_engine)
+        except Exception as exc:
+            raise engine_error(exc) from None
+
+    # -- chat ---------------------------------------------------------------------------------
+
+    async def converse_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        started = time.monotonic()
+        chat = build_chat_body(request)
+        parser = chat.parser
+        engine = await self.engine()
+        prefix_tokens = await self._prefix_tokens(engine, request, chat.system_prefix)
+        translator = StreamTranslator()
+        yield MessageStart()
+        try:
+            async for chunk in engine.astream_chat(chat.body):
+                events = translator.feed(chunk)
+                if parser is None:
+                    for event in events:
+                        yield event
+                else:  # constrained JSON: re-parse the text into tool calls / answer text
+                    text = "".join(e.text or "" for e in events if getattr(e, "text", None))
+                    for event in parser.feed(text):
+                        yield event
+        except Exception as exc:
+            raise engine_error(exc) from None
+        closing = translator.finish() if parser is None else parser.finish(translator.finish_reason)
+        for event in closing:
+            yield event
+        self.last_timings = translator.timings
+        usage = usage_from_openai(translator.usage, prefix_tokens)
+        yield Metadata(usage=usage, latency_ms=elapsed_ms(started))
+
+    async def _prefix_tokens(self, engine: Any, request: ChatRequest, system_prefix: str) -> int | None:
+        """Tokens of the prompt up to the last cachePoint (as the model's template renders them)."""
+        prefix = cache_prefix(request)
+        if prefix is None:
+            return None
+        messages = to_openai_messages(prefix, LOCAL_CAPS, system_prefix=system_prefix)
+        if not messages:
+            return None
+        try:
+            return await run_in_thread(_template_tokens, engine, messages)
+        except Exception as exc:
+            raise engine_error(exc) from None
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        messages = build_chat_body(request).body["messages"]
+        engine = await self.engine()
+        try:
+            return await run_in_thread(engine.count_tokens, messages)
+        except Exception as exc:
+            raise engine_error(exc) from None
+
+    # -- embeddings ---------------------------------------------------------------------------
+
+    async def embed(self, model_id: str, texts: list[str]) -> EmbeddingResult:
+        try:
+            embedder = await run_in_thread(self._embedding_engine)
+            result = await run_in_thread(embedder.embed_with_usage, texts)
+        except Exception as exc:
+            raise engine_error(exc) from None
+        return EmbeddingResult(result.vectors, result.total_tokens)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            engine, self._engine = self._engine, None
+            embedder, self._embedder = self._embedder, None
+        for closable in (engine, embedder):
+            if closable is not None:
+                closable.close()
+
+
+def _template_tokens(engine: Any, messages: list[dict[str, Any]]) -> int:
+    """Prompt tokens of ``messages`` without the assistant generation prompt.
+
+    Uses llama.cpp's own chat-template token count (``add_generation_prompt: false``) so the
+    number lines up with ``cached_tokens``; falls back to the public count (a few tokens more).
+    """
+    post = getattr(engine, "_post", None)
+    if post is not None:
+        body = {"messages": messages, "add_generation_prompt": False}
+        return int(post("/v1/chat/completions/input_tokens", body)["input_tokens"])
+    return int(engine.count_tokens(messages))
