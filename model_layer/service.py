@@ -162,3 +162,7 @@ class ModelService:
 
     async def aclose(self) -> None:
         await self.router.aclose()
+        # A limiter may hold connections (Redis); Limiter implementations need not have aclose.
+        close = getattr(self.limiter, "aclose", None)
+        if close is not None:
+            await close()

@@ -11,12 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
 from prometheus_client import CollectorRegistry
 
-from model_layer.app import create_app, current_tenant, get_service
+from model_layer.app import create_app
 from model_layer.auth import Authenticator
 from model_layer.auth.keystore import IssuedKeys, KeyStore
 from model_layer.config import parse_config
@@ -28,7 +27,6 @@ from model_layer.tenancy.buckets import BucketStore, InProcessBuckets
 from model_layer.tenancy.limiter import RateLimiter
 from model_layer.tenancy.metering import DB_FILE_NAME, InvocationLog, UsageMeter, UsageStore
 from model_layer.tenancy.metrics import GatewayMetrics
-from model_layer.types import ChatRequest, Tenant
 
 CHAT_MODEL = "fake.echo-v1:0"
 PRICED_MODEL = "fake.priced-v1:0"  # $3 / $15 per 1M tokens, like a mid-size hosted model
@@ -101,47 +99,7 @@ def build_gateway(
     )
     app = create_app(settings_obj, service=service, authenticator=authenticator)
     app.state.metrics_registry = metrics.registry
-    _ensure_converse_route(app)
     return G2Gateway(app, settings_obj, keystore, metrics, usage, limiter)
-
-
-def _ensure_converse_route(app: Any) -> None:
-    """Until G1's bedrock-runtime router lands, serve a minimal Converse so boto3 can call it."""
-    try:
-        import model_layer.api.runtime  # noqa: F401
-    except ModuleNotFoundError:
-        app.include_router(_minimal_runtime)
-
-
-_minimal_runtime = APIRouter()
-
-
-@_minimal_runtime.post("/model/{model_id:path}/converse")
-async def _converse(
-    model_id: str,
-    request: Request,
-    tenant: Annotated[Tenant, Depends(current_tenant)],
-    service: Annotated[ModelService, Depends(get_service)],
-) -> dict[str, Any]:
-    body = await request.json()
-    chat = ChatRequest(
-        model_id=model_id,
-        messages=body["messages"],
-        max_tokens=body.get("inferenceConfig", {}).get("maxTokens"),
-        request_id=request.state.request_id,
-    )
-    answer = await service.converse(tenant, chat)
-    u = answer.usage
-    return {
-        "output": {"message": {"role": "assistant", "content": answer.content}},
-        "stopReason": answer.stop_reason,
-        "usage": {
-            "inputTokens": u.input_tokens,
-            "outputTokens": u.output_tokens,
-            "totalTokens": u.total_tokens,
-        },
-        "metrics": {"latencyMs": answer.latency_ms},
-    }
 
 
 def user(text: str) -> list[dict[str, Any]]:
