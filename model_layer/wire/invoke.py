@@ -22,6 +22,9 @@ unknown providers). The families:
 ``llama``          ``{"prompt", "max_gen_len"?, "temperature"?, "top_p"?}`` → ``{"generation",
                    "prompt_token_count", "generation_token_count", "stop_reason"}``; the same keys
                    per stream chunk. Llama 3 chat-template prompts are split back into turns.
+``openai``         OpenAI chat completions (Bedrock's ``openai.gpt-oss-*``): ``{"messages",
+                   "max_completion_tokens"?, "temperature"?, "tools"?, …}`` → ``chat.completion``;
+                   stream chunks ``chat.completion.chunk``, the last one with ``usage``.
 ``titan-embed``    ``{"inputText", "dimensions"?, "normalize"?}`` → ``{"embedding",
                    "inputTextTokenCount"}``.
 ``cohere-embed``   ``{"texts", "input_type", "truncate"?, "embedding_types"?}`` →
@@ -44,6 +47,7 @@ from model_layer.types import ModelInfo
 from model_layer.wire.invoke_anthropic import AnthropicMessages
 from model_layer.wire.invoke_chat import MetaLlama, NovaMessages, TitanText
 from model_layer.wire.invoke_embed import CohereEmbed, TitanEmbed
+from model_layer.wire.invoke_openai import OpenAIChat
 from model_layer.wire.native import (
     ChatFamily,
     EmbeddingFamily,
@@ -64,7 +68,15 @@ __all__ = [
 
 FAMILIES: dict[str, ChatFamily | EmbeddingFamily] = {
     family.name: family
-    for family in (NovaMessages(), AnthropicMessages(), TitanText(), MetaLlama(), TitanEmbed(), CohereEmbed())
+    for family in (
+        NovaMessages(),
+        AnthropicMessages(),
+        TitanText(),
+        MetaLlama(),
+        OpenAIChat(),
+        TitanEmbed(),
+        CohereEmbed(),
+    )
 }
 _ALIASES = {
     "nova": "converse",

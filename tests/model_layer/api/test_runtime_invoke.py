@@ -34,6 +34,7 @@ CONFIG = {
         {"id": "amazon.fake-titan-text-v1:0", "provider": "fake", "native_format": "titan-text"},
         {"id": "meta.fake-llama-v1:0", "provider": "fake", "native_format": "meta"},
         {"id": "amazon.fake-nova-v1:0", "provider": "fake"},
+        {"id": "openai.fake-gpt-v1:0", "provider": "fake", "native_format": "openai"},
         {"id": "anthropic.fake-timeouts-v1:0", "provider": "timeouts", "native_format": "anthropic"},
         {
             "id": "amazon.fake-embed-v1:0",
@@ -160,6 +161,16 @@ def test_nova_messages(runtime):
     assert body["usage"]["totalTokens"] == 6
 
 
+def test_openai_chat_completions(runtime):
+    request = {"messages": [{"role": "user", "content": "hi gpt"}], "max_completion_tokens": 10}
+    body, headers = invoke(runtime, "openai.fake-gpt-v1:0", request)
+    assert body["object"] == "chat.completion"
+    assert body["model"] == "openai.fake-gpt-v1:0"
+    assert body["choices"][0]["message"]["content"] == "You said: hi gpt"
+    assert body["usage"]["completion_tokens"] == 4
+    assert headers["x-amzn-bedrock-output-token-count"] == "4"
+
+
 def test_titan_embeddings(runtime):
     body, headers = invoke(runtime, "amazon.fake-embed-v1:0", {"inputText": "red shoes"})
     assert body["embedding"] == pytest.approx(hashed_vector("red shoes", DIMS))
@@ -241,11 +252,16 @@ def test_anthropic_stream(runtime):
     [
         ("amazon.fake-titan-text-v1:0", {"inputText": "hi titan"}, "outputText"),
         ("meta.fake-llama-v1:0", {"prompt": "hi llama"}, "generation"),
+        ("openai.fake-gpt-v1:0", {"messages": [{"role": "user", "content": "hi gpt"}]}, "choices"),
     ],
 )
 def test_text_family_streams(runtime, model_id: str, body: dict, text_key: str):
     chunks, _ = stream_chunks(runtime, model_id, body)
-    assert "".join(c[text_key] for c in chunks).startswith("You said: hi")
+    if text_key == "choices":  # OpenAI chunks nest the text in choices[0].delta.content
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    else:
+        text = "".join(c[text_key] for c in chunks)
+    assert text.startswith("You said: hi")
     assert chunks[-1]["amazon-bedrock-invocationMetrics"]["outputTokenCount"] == 4
 
 

@@ -77,6 +77,7 @@ TOOL_EVENTS = [
         ("anthropic", "chat", "anthropic"),
         ("titan-text", "chat", "titan-text"),
         ("meta", "chat", "llama"),
+        ("openai", "chat", "openai"),
         ("titan_embed", "embedding", "titan-embed"),
         ("cohere-embed", "embedding", "cohere-embed"),
         ("converse", "embedding", "titan-embed"),  # an embedding model left at the default
@@ -379,6 +380,38 @@ def test_nova_round_trip_and_stream():
 def test_nova_messages_follow_converse_rules():
     with pytest.raises(ValidationException, match="must start with a user message"):
         FAMILIES["converse"].to_request("fake.m-v1:0", parse("converse", {"messages": []}))
+
+
+def test_openai_round_trip_and_stream():
+    body = parse(
+        "openai", {"messages": [{"role": "system", "content": "brief"}, {"role": "user", "content": "hi"}]}
+    )
+    request = FAMILIES["openai"].to_request(
+        "openai.m-v1:0", {**body, "model": "ignored", "max_completion_tokens": 5}
+    )
+    assert (request.model_id, request.max_tokens) == ("openai.m-v1:0", 5)
+    assert request.system == [{"text": "brief"}]
+    assert request.messages == [{"role": "user", "content": [{"text": "hi"}]}]
+    out = FAMILIES["openai"].to_response(
+        model("openai"), ChatResponse([{"text": "yo"}], "max_tokens", Usage(2, 1))
+    )
+    assert out["object"] == "chat.completion"
+    assert out["choices"][0]["message"]["content"] == "yo"
+    assert out["choices"][0]["finish_reason"] == "length"
+    assert out["usage"]["prompt_tokens"] == 2
+    chunks = stream("openai", TEXT_EVENTS)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert (
+        "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "Hello there"
+    )
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 2
+
+
+def test_openai_body_errors():
+    with pytest.raises(ValidationException, match="required key \\[messages\\]"):
+        parse("openai", {"prompt": "hi"})
+    with pytest.raises(ValidationException, match="Malformed input request: #/temperature"):
+        FAMILIES["openai"].to_request("m", {"messages": [{"role": "user", "content": "x"}], "temperature": 9})
 
 
 # --- embeddings -------------------------------------------------------------------------------

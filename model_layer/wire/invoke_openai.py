@@ -1,0 +1,76 @@
+"""The OpenAI chat-completions body family for InvokeModel (Bedrock's ``openai.gpt-oss-*`` format).
+
+Request ``{"messages", "max_completion_tokens"?, "temperature"?, "tools"?, …}`` (``model`` optional:
+the path names the model) → ``chat.completion``; the stream sends ``chat.completion.chunk``
+objects, the last one carrying usage. The translations themselves are the ``/v1`` API's
+(``model_layer.api.openai_wire``), so both entry points treat an OpenAI body the same way.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, ClassVar
+
+import pydantic
+
+from model_layer.api.openai_wire import (
+    ChatCompletionRequest,
+    ChunkTranslator,
+    chat_request_from_openai,
+    completion_from_response,
+)
+from model_layer.errors import ValidationException
+from model_layer.types import ChatRequest, ChatResponse, MessageStart, ModelInfo, StreamEvent
+from model_layer.wire.native import ChunkStream
+
+_OPENAI_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["messages"],
+    "properties": {"messages": {"type": "array", "minItems": 1}, "stream": {"type": "boolean"}},
+}
+
+
+class OpenAIChat:
+    name: ClassVar[str] = "openai"
+    kind: ClassVar[str] = "chat"
+    schema: ClassVar[dict[str, Any]] = _OPENAI_SCHEMA
+
+    def to_request(self, model_id: str, body: dict[str, Any]) -> ChatRequest:
+        try:
+            parsed = ChatCompletionRequest.model_validate({**body, "model": body.get("model") or model_id})
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = "#" + "".join(f"/{p}" for p in first["loc"])
+            raise ValidationException(
+                f"Malformed input request: {where}: {first['msg']}, please reformat your input and try again."
+            ) from None
+        request = chat_request_from_openai(parsed)
+        request.model_id = model_id  # the path names the model, whatever the body says
+        return request
+
+    def to_response(self, model: ModelInfo, response: ChatResponse) -> dict[str, Any]:
+        return completion_from_response(
+            response, model=model.model_id, completion_id=_completion_id(), created=int(time.time())
+        )
+
+    def stream(self, model: ModelInfo) -> ChunkStream:
+        return _OpenAIStream(model)
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+class _OpenAIStream:
+    """``chat.completion.chunk`` objects; usage always ends the stream (it carries the metrics)."""
+
+    def __init__(self, model: ModelInfo):
+        self.translator = ChunkTranslator(
+            model=model.model_id, completion_id=_completion_id(), created=int(time.time()), include_usage=True
+        )
+
+    def translate(self, event: StreamEvent) -> list[dict[str, Any]]:
+        if isinstance(event, MessageStart):
+            return [self.translator.first()]
+        return self.translator.translate(event)
