@@ -8,6 +8,7 @@ import time
 import pytest
 
 from model_layer.tenancy.buckets import InProcessBuckets, Limits, refill, wait_for_one
+from tests.model_layer.tenancy.redis_server import running_redis
 
 
 class Clock:
@@ -66,7 +67,13 @@ def test_unlimited_never_refuses():
         run(buckets.consume_tokens("acme", Limits(), 10**6))
 
 
-# --- Redis: a real redis-server (fixture ``redis_url`` in conftest.py) -------------------------
+# --- Redis: a real redis-server on a free loopback port ---------------------------------------
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    with running_redis(tmp_path) as url:
+        yield url
 
 
 def test_redis_buckets_follow_the_same_rules_and_are_shared(redis_url):
@@ -119,7 +126,7 @@ def test_redis_buckets_refill_with_time(redis_url):
     assert not first.allowed and 0 < first.retry_after_s <= 0.02
 
 
-def test_redis_down_is_a_service_unavailable_error(redis_url):
+def test_redis_down_is_a_service_unavailable_error():
     from model_layer.errors import ServiceUnavailableException
     from model_layer.tenancy.redis_buckets import RedisBuckets
 

@@ -20,6 +20,7 @@ from model_layer.settings import GatewaySettings
 from model_layer.tenancy import build_limiter
 from model_layer.tenancy.metering import DB_FILE_NAME, UsageStore
 from model_layer.tenancy.redis_buckets import RedisBuckets
+from tests.model_layer.tenancy.redis_server import running_redis
 
 STRATA_TOML = """
 [quotas]
@@ -36,6 +37,12 @@ provider = "fake"
 [retry]
 max_attempts = 1
 """
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    with running_redis(tmp_path) as url:
+        yield url
 
 
 def converse(url: str, keys, text: str):
