@@ -47,6 +47,9 @@ class SageMakerProviderConfig(_Strict):
     region: str | None = None
     endpoint_url: str | None = None  # e.g. the local container's SageMaker-runtime routes
     inference_component: str | None = None
+    # False: tool calls by grammar-constrained JSON (response_format), as for the local model;
+    # True: OpenAI `tools`, for containers whose model calls tools natively.
+    native_tools: bool = False
     timeout_s: float = Field(120.0, gt=0)
 
 
