@@ -111,6 +111,7 @@ def chat(
     prompt: str = typer.Argument(..., help="What to ask the model."),
     stream: bool = typer.Option(False, "--stream", help="Print tokens as they are generated."),
     max_tokens: int = typer.Option(256, min=1, help="Upper bound on generated tokens."),
+    temperature: float = typer.Option(None, min=0.0, help="Sampling temperature (0 = greedy)."),
     system: str = typer.Option(None, help="Optional system prompt."),
     json_schema: str = typer.Option(None, help="Constrain the answer to this JSON schema (file or JSON)."),
     model: str = typer.Option(None, help="GGUF file (default: STRATA_MODEL_PATH or packaged)."),
@@ -122,6 +123,8 @@ def chat(
         {"role": "user", "content": prompt}
     ]
     request: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens}
+    if temperature is not None:
+        request["temperature"] = temperature
     if json_schema:
         request["response_format"] = {
             "type": "json_schema",

@@ -119,14 +119,24 @@ async def _single_none() -> AsyncIterator[Any]:
 
 
 async def _tgi_events(chunks: AsyncIterator[dict]) -> AsyncIterator[dict]:
-    text, index = "", 0
+    """Completion chunks → TGI events. llama.cpp ends with an empty chunk carrying only the
+    finish reason; TGI puts that on the last token's event, so events are held back by one."""
+    text, index, pending = "", 0, None
     async for chunk in chunks:
         choices = chunk.get("choices") or []
-        text += (choices[0].get("text") or "") if choices else ""
+        piece = (choices[0].get("text") or "") if choices else ""
+        text += piece
         event = tgi_stream_event(chunk, index, text)
-        if event is not None:
-            index += 1
-            yield event
+        if event is None:
+            continue
+        if pending is not None and not piece and event["details"] is not None:
+            pending.update(generated_text=event["generated_text"], details=event["details"])
+            continue
+        if pending is not None:
+            yield pending
+        pending, index = event, index + 1
+    if pending is not None:
+        yield pending
 
 
 async def _encode(

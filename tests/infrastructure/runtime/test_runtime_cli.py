@@ -39,7 +39,20 @@ def test_chat_streams_and_honours_a_json_schema(capsys):
         }
     )
     assert (
-        main(["runtime", "chat", "Pick a number", "--stream", "--json-schema", schema, "--max-tokens", "30"])
+        main(
+            [
+                "runtime",
+                "chat",
+                "Pick a number",
+                "--stream",
+                "--json-schema",
+                schema,
+                "--max-tokens",
+                "60",
+                "--temperature",
+                "0",
+            ]
+        )
         == 0
     )
     out = capsys.readouterr().out

@@ -103,7 +103,8 @@ def test_tgi_stream_events(http):
     body = {"inputs": "Once upon a time", "parameters": {"max_new_tokens": 4}, "stream": True}
     with http.stream("POST", "/invocations", json=body) as response:
         events = [json.loads(line) for line in response.iter_lines() if line]
-    assert [e["index"] for e in events] == list(range(len(events)))
+    assert [e["index"] for e in events] == [0, 1, 2, 3]  # one event per token, as TGI sends
+    assert all(e["token"]["text"] for e in events)
     assert events[-1]["generated_text"] == "".join(e["token"]["text"] for e in events)
     assert events[-1]["details"]["finish_reason"] == "length"
 
