@@ -1,0 +1,182 @@
+"""Any OpenAI-compatible server (Ollama, vLLM, llama-server, TGI, OpenAI) over httpx.
+
+Chat streams ``POST {base_url}/chat/completions`` (SSE, ``stream_options.include_usage``) through
+the shared :class:`StreamTranslator`; embeddings use ``POST {base_url}/embeddings``. Upstream
+errors map to gateway errors: 429 → Throttling (with Retry-After), 503 → ServiceUnavailable,
+other 5xx → ModelError (with ``originalStatusCode``), 408/timeouts → ModelTimeout, 400/422 →
+Validation, 404 → ResourceNotFound, unreachable → ServiceUnavailable (retryable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import httpx
+
+from model_layer.config import ModelConfig, OpenAIProviderConfig
+from model_layer.errors import (
+    GatewayError,
+    ModelErrorException,
+    ModelTimeoutException,
+    ResourceNotFoundException,
+    ServiceUnavailableException,
+    ThrottlingException,
+    ValidationException,
+)
+from model_layer.providers.common import block_text, elapsed_ms, model_info
+from model_layer.providers.openai_format import (
+    Capabilities,
+    StreamTranslator,
+    inference_params,
+    json_schema_format,
+    openai_tools,
+    to_openai_messages,
+    usage_from_openai,
+)
+from model_layer.types import ChatRequest, EmbeddingResult, MessageStart, Metadata, ModelInfo, StreamEvent
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after-ms") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds / 1000 if "retry-after-ms" in headers else seconds
+
+
+def upstream_error(status: int, body: str, headers: httpx.Headers | None = None) -> GatewayError:
+    """An upstream HTTP error → the gateway error a Bedrock client expects."""
+    try:
+        detail = json.loads(body).get("error", body)
+        message = detail.get("message", str(detail)) if isinstance(detail, dict) else str(detail)
+    except (ValueError, AttributeError):
+        message = body[:500]
+    text = f"upstream model returned HTTP {status}: {message}"
+    extra = {"originalStatusCode": status}
+    if status == 429:
+        return ThrottlingException(text, retry_after_s=_retry_after(headers or httpx.Headers()))
+    if status == 503:
+        return ServiceUnavailableException(text)
+    if status in (408, 504):
+        return ModelTimeoutException(text)
+    if status == 404:
+        return ResourceNotFoundException(text)
+    if status in (400, 413, 422):
+        return ValidationException(text)
+    return ModelErrorException(text, extra=extra)
+
+
+def transport_error(exc: httpx.HTTPError, base_url: str) -> GatewayError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ModelTimeoutException(f"upstream model at {base_url} timed out")
+    return ServiceUnavailableException(f"upstream model at {base_url} is unreachable: {type(exc).__name__}")
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """``data: {...}`` lines of a server-sent-event stream, until ``data: [DONE]``."""
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        if data:
+            payload = json.loads(data)
+            if isinstance(payload, dict) and "error" in payload:
+                raise upstream_error(int(payload["error"].get("code") or 500), data)
+            yield payload
+
+
+class OpenAICompatProvider:
+    name: ClassVar[str] = "openai"
+    supports_tools: ClassVar[bool] = True
+    supports_embeddings: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        config: OpenAIProviderConfig,
+        models: list[ModelConfig] | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.config = config
+        self._models = models or []
+        self._images = {m.upstream or m.id for m in self._models if "IMAGE" in m.input_modalities}
+        headers = {}
+        if config.api_key_env:
+            key = os.environ.get(config.api_key_env)
+            if key:
+                headers["Authorization"] = f"Bearer {key}"
+        self._client = httpx.AsyncClient(
+            base_url=config.base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=httpx.Timeout(config.timeout_s, connect=10.0),
+            transport=transport,
+        )
+
+    def models(self) -> list[ModelInfo]:
+        return [model_info(m, "OpenAI-compatible") for m in self._models]
+
+    def chat_body(self, request: ChatRequest) -> dict[str, Any]:
+        caps = Capabilities(native_tools=self.config.native_tools, images=request.model_id in self._images)
+        body: dict[str, Any] = {
+            "model": request.model_id,
+            "messages": to_openai_messages(request, caps),
+            **inference_params(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self.config.native_tools:
+            body.update(openai_tools(request.tools, request.tool_choice))
+        if request.json_schema is not None:
+            body["response_format"] = json_schema_format(request.json_schema)
+        return body
+
+    async def converse_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        started = time.monotonic()
+        translator = StreamTranslator()
+        try:
+            async with self._client.stream(
+                "POST", "chat/completions", json=self.chat_body(request)
+            ) as response:
+                if response.status_code >= 400:
+                    body = (await response.aread()).decode("utf-8", "replace")
+                    raise upstream_error(response.status_code, body, response.headers)
+                yield MessageStart()
+                async for chunk in sse_events(response):
+                    for event in translator.feed(chunk):
+                        yield event
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.config.base_url) from None
+        for event in translator.finish():
+            yield event
+        yield Metadata(usage=usage_from_openai(translator.usage), latency_ms=elapsed_ms(started))
+
+    async def embed(self, model_id: str, texts: list[str]) -> EmbeddingResult:
+        try:
+            response = await self._client.post("embeddings", json={"model": model_id, "input": texts})
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.config.base_url) from None
+        if response.status_code >= 400:
+            raise upstream_error(response.status_code, response.text, response.headers)
+        payload = response.json()
+        rows = sorted(payload["data"], key=lambda row: row.get("index", 0))
+        tokens = int((payload.get("usage") or {}).get("prompt_tokens") or 0)
+        return EmbeddingResult([row["embedding"] for row in rows], tokens)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """OpenAI's API has no token counting: an estimate (~4 characters per token)."""
+        chars = sum(len(block_text(b)) for b in request.system)
+        for message in request.messages:
+            chars += sum(len(block_text(b)) for b in message.get("content", []))
+        return max(1, round(chars / 4))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

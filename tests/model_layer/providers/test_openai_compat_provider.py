@@ -1,0 +1,202 @@
+"""The OpenAI-compatible provider against a tiny OpenAI-shaped server on loopback (real httpx, SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from provider_helpers import chat, drain, run
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from model_layer.config import ModelConfig, OpenAIProviderConfig
+from model_layer.errors import (
+    ModelErrorException,
+    ModelTimeoutException,
+    ResourceNotFoundException,
+    ServiceUnavailableException,
+    ThrottlingException,
+    ValidationException,
+)
+from model_layer.providers.openai_compat import OpenAICompatProvider
+from model_layer.types import ToolSpec, collect
+
+ERRORS = {"throttled": 429, "broken": 500, "down": 503, "missing": 404, "picky": 400, "slowpoke": 504}
+
+
+def _sse(chunks):
+    async def body():
+        for chunk in chunks:
+            yield f"data: {json.dumps(chunk)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+async def completions(request: Request):
+    body = await request.json()
+    request.app.state.bodies.append({**body, "auth": request.headers.get("authorization")})
+    if body["model"] in ERRORS:
+        headers = {"retry-after": "2"} if body["model"] == "throttled" else {}
+        return JSONResponse(
+            {"error": {"message": f"{body['model']} says no"}}, ERRORS[body["model"]], headers
+        )
+    if body.get("tools"):
+        call = {
+            "index": 0,
+            "id": "call_9",
+            "type": "function",
+            "function": {"name": body["tools"][0]["function"]["name"], "arguments": ""},
+        }
+        return _sse(
+            [
+                {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}}]},
+                {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [{"index": 0, "function": {"arguments": '{"q": "tent"}'}}]
+                            },
+                        }
+                    ]
+                },
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+                {"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 5}},
+            ]
+        )
+    text = body["messages"][-1]["content"]
+    return _sse(
+        [
+            {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "echo: "}}]},
+            {"choices": [{"index": 0, "delta": {"content": text}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 7,
+                    "completion_tokens": 2,
+                    "prompt_tokens_details": {"cached_tokens": 3},
+                },
+            },
+        ]
+    )
+
+
+async def embeddings(request: Request):
+    body = await request.json()
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0]}
+        for i, t in enumerate(body["input"])
+    ]
+    return JSONResponse(
+        {"object": "list", "data": list(reversed(data)), "usage": {"prompt_tokens": 5, "total_tokens": 5}}
+    )
+
+
+def openai_app():
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+        ]
+    )
+    app.state.bodies = []
+    return app
+
+
+@pytest.fixture
+def loop():
+    # One loop per test: an httpx.AsyncClient belongs to the loop it first ran on.
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def server(live_server, monkeypatch, loop):
+    monkeypatch.setenv("UPSTREAM_KEY", "sk-test-123")
+    app = openai_app()
+    with live_server(app) as url:
+        config = OpenAIProviderConfig(
+            name="o", type="openai", base_url=f"{url}/v1", api_key_env="UPSTREAM_KEY"
+        )
+        provider = OpenAICompatProvider(
+            config,
+            [
+                ModelConfig(
+                    id="o.vision-v1:0", provider="o", upstream="vision", input_modalities=["TEXT", "IMAGE"]
+                )
+            ],
+        )
+        yield provider, app.state.bodies, loop.run_until_complete
+        loop.run_until_complete(provider.aclose())
+
+
+def test_text_stream_usage_and_auth(server):
+    provider, bodies, run = server
+    response = run(collect(provider.converse_stream(chat("gpt-x", "tents?", max_tokens=7, temperature=0.1))))
+    assert response.text == "echo: tents?"
+    assert response.usage.input_tokens == 4 and response.usage.cache_read_input_tokens == 3
+    sent = bodies[0]
+    assert sent["model"] == "gpt-x" and sent["max_tokens"] == 7 and sent["stream"] is True
+    assert sent["auth"] == "Bearer sk-test-123"
+
+
+def test_native_tool_calls(server):
+    provider, bodies, run = server
+    tool = ToolSpec("lookup", "find", {"type": "object", "properties": {"q": {"type": "string"}}})
+    response = run(collect(provider.converse_stream(chat("gpt-x", tools=[tool], tool_choice={"any": {}}))))
+    assert response.stop_reason == "tool_use"
+    assert response.content == [
+        {"toolUse": {"toolUseId": "call_9", "name": "lookup", "input": {"q": "tent"}}}
+    ]
+    assert bodies[0]["tool_choice"] == "required"
+
+
+def test_images_only_for_models_configured_with_them(server):
+    provider, bodies, run = server
+    image = {"image": {"format": "png", "source": {"bytes": "iVBO"}}}
+    request = chat("gpt-x")
+    request.messages[0]["content"].append(image)
+    with pytest.raises(ValidationException, match="does not support images"):
+        run(drain(provider.converse_stream(request)))
+    request.model_id = "vision"
+    run(drain(provider.converse_stream(request)))
+    assert bodies[-1]["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize(
+    ("model", "error"),
+    [
+        ("throttled", ThrottlingException),
+        ("broken", ModelErrorException),
+        ("down", ServiceUnavailableException),
+        ("missing", ResourceNotFoundException),
+        ("picky", ValidationException),
+        ("slowpoke", ModelTimeoutException),
+    ],
+)
+def test_upstream_errors(server, model, error):
+    provider, _, run = server
+    with pytest.raises(error, match=f"{model} says no") as info:
+        run(drain(provider.converse_stream(chat(model))))
+    if model == "throttled":
+        assert info.value.retry_after_s == 2.0
+
+
+def test_unreachable_server_is_service_unavailable():
+    config = OpenAIProviderConfig(name="o", type="openai", base_url="http://127.0.0.1:9/v1")
+    provider = OpenAICompatProvider(config)
+    with pytest.raises(ServiceUnavailableException, match="unreachable"):
+        run(drain(provider.converse_stream(chat("gpt-x"))))
+    run(provider.aclose())
+
+
+def test_embeddings_in_input_order(server):
+    provider, _, run = server
+    result = run(provider.embed("text-embedding-3-small", ["a", "bbb"]))
+    assert result.vectors == [[1.0, 1.0], [3.0, 1.0]] and result.input_tokens == 5
