@@ -30,9 +30,9 @@ from model_layer.wire import eventstream
 from model_layer.wire.converse import chat_request_from_converse, converse_response, converse_stream_event
 from model_layer.wire.invoke import (
     ChatFamily,
-    EmbeddingFamily,
+    chat_family_for,
     check_media_types,
-    family_for,
+    embedding_family_for,
     invocation_metrics,
     parse_native_body,
     usage_headers,
@@ -64,10 +64,8 @@ class EventStreamResponse(StreamingResponse):
         try:
             await super().stream_response(send)
         finally:
-            aclose = getattr(self.body_iterator, "aclose", None)
-            if aclose is not None:
-                with anyio.CancelScope(shield=True):
-                    await aclose()
+            with anyio.CancelScope(shield=True):
+                await _aclose(self.body_iterator)
 
 
 # --- Converse / ConverseStream -------------------------------------------------------------------
@@ -141,17 +139,19 @@ async def invoke_model(
     tenant: TenantDep,
     service: ServiceDep,
 ) -> Response:
-    model, family, body = await _invoke_input(request, service, model_id, "InvokeModel")
+    model, raw = await _invoke_input(request, service, model_id, "InvokeModel")
     started = time.monotonic()
-    if family.kind == "embedding":
-        texts = family.texts(body)  # type: ignore[union-attr]
-        result = await service.embed(tenant, model.model_id, texts, _request_id(request))
-        payload = family.to_response(body, result)  # type: ignore[call-arg, arg-type]
+    if model.kind == "embedding":
+        embedder = embedding_family_for(model)
+        body = parse_native_body(raw, embedder)
+        result = await service.embed(tenant, model.model_id, embedder.texts(body), _request_id(request))
+        payload = embedder.to_response(body, result)
         usage, latency = Usage(input_tokens=result.input_tokens), _ms_since(started)
     else:
-        chat = _chat_from_native(request, model, family, body)  # type: ignore[arg-type]
+        family = chat_family_for(model)
+        chat = _chat_from_native(request, model, family, parse_native_body(raw, family))
         response = await service.converse(tenant, chat, "InvokeModel")
-        payload = family.to_response(model, response)  # type: ignore[call-arg, arg-type]
+        payload = family.to_response(model, response)
         usage, latency = response.usage, response.latency_ms or _ms_since(started)
     return Response(
         json.dumps(payload, ensure_ascii=False),
@@ -167,28 +167,28 @@ async def invoke_model_with_response_stream(
     tenant: TenantDep,
     service: ServiceDep,
 ) -> Response:
-    model, family, body = await _invoke_input(request, service, model_id, "InvokeModelWithResponseStream")
-    if family.kind != "chat" or not model.streaming:
+    model, raw = await _invoke_input(request, service, model_id, "InvokeModelWithResponseStream")
+    if model.kind != "chat" or not model.streaming:
         raise ValidationException(f"The model {model.model_id} is unsupported for streaming.")
-    chat = _chat_from_native(request, model, family, body)  # type: ignore[arg-type]
+    family = chat_family_for(model)
+    chat = _chat_from_native(request, model, family, parse_native_body(raw, family))
     started = time.monotonic()
     events = await service.converse_stream(tenant, chat, "InvokeModelWithResponseStream")
     first = await _first_event(events)
-    frames = _invoke_frames(first, events, family, model, started)  # type: ignore[arg-type]
+    frames = _invoke_frames(first, events, family, model, started)
     return EventStreamResponse(frames, headers={"X-Amzn-Bedrock-Content-Type": "application/json"})
 
 
 async def _invoke_input(
     request: Request, service: ModelService, model_id: str, operation: str
-) -> tuple[ModelInfo, ChatFamily | EmbeddingFamily, dict[str, Any]]:
+) -> tuple[ModelInfo, bytes]:
+    """Check the header and path members, resolve the model; the body is the family's to parse."""
     params = bind_params(SERVICE, operation, path={"modelId": model_id}, headers=request.headers)
     validate_input(SERVICE, operation, params=params)
     if params.get("guardrailIdentifier") is not None:
         raise ValidationException("Guardrails on InvokeModel are not supported by this gateway yet")
     check_media_types(params.get("contentType"), params.get("accept"))
-    model = service.get_model(model_id)
-    family = family_for(model)
-    return model, family, parse_native_body(await request.body(), family)
+    return service.get_model(model_id), await request.body()
 
 
 def _chat_from_native(
@@ -244,9 +244,9 @@ async def count_tokens(
         check_converse(source["converse"])
         chat = chat_request_from_converse(model.model_id, source["converse"], request_id=_request_id(request))
     else:
-        family = family_for(model)
+        family = chat_family_for(model)
         native = parse_native_body(base64.b64decode(source["invokeModel"]["body"]), family)
-        chat = family.to_request(model.model_id, native)  # type: ignore[union-attr]
+        chat = family.to_request(model.model_id, native)
     return JSONResponse({"inputTokens": await service.count_tokens(tenant, chat)})
 
 
@@ -286,8 +286,14 @@ async def _guarded(
         # Shielded: on disconnect this runs inside a cancelled scope, and closing the service
         # stream must still reach the provider (and the meter).
         with anyio.CancelScope(shield=True):
-            await frames.aclose()  # type: ignore[attr-defined]
-            await events.aclose()  # type: ignore[attr-defined]
+            await _aclose(frames)
+            await _aclose(events)
+
+
+async def _aclose(stream: AsyncIterator[Any]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _request_id(request: Request) -> str | None:

@@ -40,7 +40,7 @@ refused with Bedrock's ``Malformed input request: …`` wording.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from model_layer.errors import ValidationException
 from model_layer.types import ModelInfo
@@ -60,6 +60,8 @@ __all__ = [
     "FAMILIES",
     "ChatFamily",
     "EmbeddingFamily",
+    "chat_family_for",
+    "embedding_family_for",
     "family_for",
     "invocation_metrics",
     "parse_native_body",
@@ -108,6 +110,16 @@ def family_for(model: ModelInfo) -> ChatFamily | EmbeddingFamily:
             f"Model {model.model_id} does not support InvokeModel (native format '{model.native_format}')"
         )
     return family
+
+
+def chat_family_for(model: ModelInfo) -> ChatFamily:
+    """:func:`family_for` for a chat model (callers check ``model.kind`` first)."""
+    return cast(ChatFamily, family_for(model))
+
+
+def embedding_family_for(model: ModelInfo) -> EmbeddingFamily:
+    """:func:`family_for` for an embedding model (callers check ``model.kind`` first)."""
+    return cast(EmbeddingFamily, family_for(model))
 
 
 def check_media_types(content_type: str | None, accept: str | None) -> None:
