@@ -20,7 +20,16 @@ from strata.errors import ConfigurationError
 # A gateway model id: Bedrock's plain-id shape (no '/', which botocore sends as %2F and the
 # Converse modelId pattern allows only inside ARNs).
 MODEL_ID_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-:._]{0,255}")
-NATIVE_FORMATS = ("converse", "meta", "titan-text", "titan-embed", "cohere-embed", "anthropic", "openai")
+NATIVE_FORMATS = (
+    "converse",
+    "meta",
+    "llama",
+    "titan-text",
+    "titan-embed",
+    "cohere-embed",
+    "anthropic",
+    "openai",
+)
 
 
 class _Strict(BaseModel):
