@@ -13,6 +13,7 @@ closes the engine's stream, which frees the slot.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -162,19 +163,22 @@ class LocalProvider:
         engine = await self.engine()
         prefix_tokens = await self._prefix_tokens(engine, request, chat.system_prefix)
         translator = StreamTranslator()
-        yield MessageStart()
+        chunks = engine.astream_chat(chat.body)
+        sent_start = False
         try:
-            async for chunk in engine.astream_chat(chat.body):
-                events = translator.feed(chunk)
-                if parser is None:
-                    for event in events:
-                        yield event
-                else:  # constrained JSON: re-parse the text into tool calls / answer text
-                    text = "".join(e.text or "" for e in events if getattr(e, "text", None))
-                    for event in parser.feed(text):
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    if not sent_start:
+                        # After the first chunk: a request llama.cpp rejects (context too long)
+                        # fails before anything is streamed, as a plain 400.
+                        sent_start = True
+                        yield MessageStart()
+                    for event in _translate(translator, parser, chunk):
                         yield event
         except Exception as exc:
             raise engine_error(exc) from None
+        if not sent_start:
+            yield MessageStart()
         closing = translator.finish() if parser is None else parser.finish(translator.finish_reason)
         for event in closing:
             yield event
@@ -220,6 +224,14 @@ class LocalProvider:
         for closable in (engine, embedder):
             if closable is not None:
                 closable.close()
+
+
+def _translate(translator: StreamTranslator, parser: ConstrainedOutput | None, chunk: dict) -> list:
+    """One engine chunk → events; constrained tool output is re-parsed from the generated text."""
+    events = translator.feed(chunk)
+    if parser is None:
+        return events
+    return parser.feed("".join(e.text for e in events if getattr(e, "text", None)))
 
 
 def _template_tokens(engine: Any, messages: list[dict[str, Any]]) -> int:

@@ -193,3 +193,15 @@ def test_embeddings_are_384d_and_semantic(local, loop):
 
 async def _events(provider, request):
     return [event async for event in provider.converse_stream(request)]
+
+
+def test_prompt_longer_than_a_slot_fails_before_streaming(local, loop):
+    seen = []
+
+    async def consume():
+        async for event in local.converse_stream(ask("tent " * 3000, max_tokens=5)):
+            seen.append(event)
+
+    with pytest.raises(ValidationException, match="context"):
+        loop.run_until_complete(consume())
+    assert seen == []
