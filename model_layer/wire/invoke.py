@@ -24,7 +24,8 @@ unknown providers). The families:
                    per stream chunk. Llama 3 chat-template prompts are split back into turns.
 ``openai``         OpenAI chat completions (Bedrock's ``openai.gpt-oss-*``): ``{"messages",
                    "max_completion_tokens"?, "temperature"?, "tools"?, …}`` → ``chat.completion``;
-                   stream chunks ``chat.completion.chunk``, the last one with ``usage``.
+                   stream chunks ``chat.completion.chunk``, the last one with
+                   ``finish_reason`` and ``usage``.
 ``titan-embed``    ``{"inputText", "dimensions"?, "normalize"?}`` → ``{"embedding",
                    "inputTextTokenCount"}``.
 ``cohere-embed``   ``{"texts", "input_type", "truncate"?, "embedding_types"?}`` →

@@ -143,12 +143,15 @@ _LLAMA_SCHEMA: dict[str, Any] = {
 _LLAMA3_TURN = re.compile(
     r"<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\s*(.*?)\s*(?:<\|eot_id\|>|$)", re.S
 )
+# Llama 2: <s>[INST] <<SYS>> system <</SYS>> user [/INST] answer </s>
+_LLAMA2_INST = re.compile(r"\[INST\](.*?)\[/INST\]", re.S)
+_LLAMA2_SYS = re.compile(r"<<SYS>>(.*?)<</SYS>>", re.S)
 
 
 class MetaLlama:
     """``prompt`` (+ ``max_gen_len``) → ``generation``, token counts, ``stop_reason``.
 
-    A prompt in the Llama 3 chat template is split back into its turns, so the serving model
+    A prompt in a Llama 2 or 3 chat template is split back into its turns, so the serving model
     applies its own template; any other prompt is one user turn.
     """
 
@@ -202,19 +205,49 @@ def _llama_reason(stop: StopReason) -> str:
 
 
 def llama_turns(prompt: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A Llama prompt → (system blocks, Converse messages)."""
-    turns = [(role, text) for role, text in _LLAMA3_TURN.findall(prompt)]
+    """A Llama prompt → (system blocks, Converse messages).
+
+    Llama 3 (header tokens) and Llama 2 (``[INST]``/``<<SYS>>``) chat templates are split back into
+    turns; consecutive turns of one role are merged (Converse alternates); anything else is one
+    user turn.
+    """
+    turns = _llama3_turns(prompt) or _llama2_turns(prompt)
     if not turns:
         return [], [{"role": "user", "content": [{"text": prompt}]}]
-    if turns[-1][0] == "assistant" and not turns[-1][1]:
-        turns.pop()  # the empty assistant header that asks the model to answer
-    system = [{"text": text} for role, text in turns if role == "system" and text]
-    messages = [
-        {"role": role, "content": [{"text": text}]} for role, text in turns if role != "system" and text
-    ]
-    if not messages:
-        raise ValidationException("Malformed input request: #/prompt: the prompt contains no user turn")
+    system = [{"text": text} for role, text in turns if role == "system"]
+    messages: list[dict[str, Any]] = []
+    for role, text in turns:
+        if role == "system":
+            continue
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].append({"text": text})
+        else:
+            messages.append({"role": role, "content": [{"text": text}]})
+    if not messages or messages[0]["role"] != "user":
+        raise ValidationException("Malformed input request: #/prompt: the prompt contains no user turn first")
     return system, messages
+
+
+def _llama3_turns(prompt: str) -> list[tuple[str, str]]:
+    return [(role, text) for role, text in _LLAMA3_TURN.findall(prompt) if text]
+
+
+def _llama2_turns(prompt: str) -> list[tuple[str, str]]:
+    if "[INST]" not in prompt:
+        return []
+    turns = [("system", m.strip()) for m in _LLAMA2_SYS.findall(prompt) if m.strip()]
+    body = _LLAMA2_SYS.sub("", prompt).replace("<s>", "").replace("</s>", "")
+    position = 0
+    for match in _LLAMA2_INST.finditer(body):
+        answer = body[position : match.start()].strip()
+        if answer:  # text between [/INST] and the next [INST] is the model's earlier answer
+            turns.append(("assistant", answer))
+        if match.group(1).strip():
+            turns.append(("user", match.group(1).strip()))
+        position = match.end()
+    if body[position:].strip():
+        turns.append(("assistant", body[position:].strip()))  # a prefilled answer
+    return turns
 
 
 # --- Amazon Nova (Converse-shaped bodies) -------------------------------------------------------

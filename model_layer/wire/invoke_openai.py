@@ -2,8 +2,9 @@
 
 Request ``{"messages", "max_completion_tokens"?, "temperature"?, "tools"?, …}`` (``model`` optional:
 the path names the model) → ``chat.completion``; the stream sends ``chat.completion.chunk``
-objects, the last one carrying usage. The translations themselves are the ``/v1`` API's
-(``model_layer.api.openai_wire``), so both entry points treat an OpenAI body the same way.
+objects, the last one carrying ``finish_reason``, usage and the invocation metrics. The
+translations themselves are the ``/v1`` API's (``model_layer.api.openai_wire``), so both entry
+points treat an OpenAI body the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from model_layer.api.openai_wire import (
     completion_from_response,
 )
 from model_layer.errors import ValidationException
-from model_layer.types import ChatRequest, ChatResponse, MessageStart, ModelInfo, StreamEvent
+from model_layer.types import (
+    ChatRequest,
+    ChatResponse,
+    MessageStart,
+    MessageStop,
+    Metadata,
+    ModelInfo,
+    StreamEvent,
+)
 from model_layer.wire.native import ChunkStream
 
 _OPENAI_SCHEMA: dict[str, Any] = {
@@ -63,14 +72,25 @@ def _completion_id() -> str:
 
 
 class _OpenAIStream:
-    """``chat.completion.chunk`` objects; usage always ends the stream (it carries the metrics)."""
+    """``chat.completion.chunk`` objects. The finish chunk is held back until usage is known and
+    sent last with ``usage`` on it, so the invocation metrics ride on the chunk that carries
+    ``finish_reason`` (where Bedrock puts them, and where langchain's ChatBedrock reads them).
+    """
 
     def __init__(self, model: ModelInfo):
         self.translator = ChunkTranslator(
             model=model.model_id, completion_id=_completion_id(), created=int(time.time()), include_usage=True
         )
+        self.finish: list[dict[str, Any]] = []
 
     def translate(self, event: StreamEvent) -> list[dict[str, Any]]:
         if isinstance(event, MessageStart):
             return [self.translator.first()]
+        if isinstance(event, MessageStop):
+            self.finish = self.translator.translate(event)
+            return []
+        if isinstance(event, Metadata):
+            usage = self.translator.translate(event)[0]["usage"]
+            final = self.finish[-1] if self.finish else {**self.translator.first(), "choices": []}
+            return [*self.finish[:-1], {**final, "usage": usage}]
         return self.translator.translate(event)

@@ -292,6 +292,34 @@ def test_mid_stream_timeout_is_a_model_timeout_event(runtime):
     assert info.value.response["Error"]["Code"] == "modelTimeoutException"
 
 
+# --- langchain's InvokeModel client parses each family ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model_id", "kwargs"),
+    [
+        (CLAUDE, {"max_tokens": 20}),
+        ("meta.fake-llama-v1:0", {}),
+        ("openai.fake-gpt-v1:0", {}),
+    ],
+)
+def test_langchain_chat_bedrock_invoke_and_stream(runtime, model_id: str, kwargs: dict):
+    from langchain_aws import ChatBedrock
+
+    llm = ChatBedrock(model_id=model_id, client=runtime, model_kwargs=kwargs)
+    answer = llm.invoke("hi there")
+    assert answer.content == "You said: hi there"
+    assert answer.usage_metadata["output_tokens"] == 4
+    chunks = list(llm.stream("hi stream"))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert merged.content == "You said: hi stream"
+    # usage comes from amazon-bedrock-invocationMetrics on the chunk langchain stops at
+    assert merged.usage_metadata["input_tokens"] == 2
+    assert merged.usage_metadata["output_tokens"] == 4
+
+
 # --- CountTokens ------------------------------------------------------------------------------------
 
 

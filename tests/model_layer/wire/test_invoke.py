@@ -320,10 +320,31 @@ def test_llama3_prompts_are_split_into_turns():
         ("assistant", "Hello!"),
         ("user", "Weather?"),
     ]
-    assert llama_turns("[INST] plain [/INST]") == (
-        [],
-        [{"role": "user", "content": [{"text": "[INST] plain [/INST]"}]}],
-    )
+    assert llama_turns("just text") == ([], [{"role": "user", "content": [{"text": "just text"}]}])
+
+
+@pytest.mark.parametrize(
+    ("prompt", "system", "turns"),
+    [
+        # langchain's ChatBedrock for Llama 2 ids
+        ("<<SYS>> Be kind. <</SYS>>\n[INST] Hi [/INST]", ["Be kind."], [("user", ["Hi"])]),
+        (
+            "<s>[INST] <<SYS>>\nBe kind.\n<</SYS>>\n\nHi [/INST] Hello! </s><s>[INST] Weather? [/INST]",
+            ["Be kind."],
+            [("user", ["Hi"]), ("assistant", ["Hello!"]), ("user", ["Weather?"])],
+        ),
+        ("[INST] a [/INST]\n[INST] b [/INST]", [], [("user", ["a", "b"])]),  # same role merged
+    ],
+)
+def test_llama2_prompts_are_split_into_turns(prompt: str, system: list[str], turns: list):
+    got_system, messages = llama_turns(prompt)
+    assert [b["text"] for b in got_system] == system
+    assert [(m["role"], [b["text"] for b in m["content"]]) for m in messages] == turns
+
+
+def test_llama_prompt_must_start_with_a_user_turn():
+    with pytest.raises(ValidationException, match="no user turn first"):
+        llama_turns("<|start_header_id|>assistant<|end_header_id|>\n\nhi<|eot_id|>")
 
 
 def test_llama_round_trip_and_stream():
@@ -404,7 +425,8 @@ def test_openai_round_trip_and_stream():
     assert (
         "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "Hello there"
     )
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 2
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["usage"]["completion_tokens"] == 2
 
 
 def test_openai_body_errors():
