@@ -79,7 +79,7 @@ async def converse(
     service: ServiceDep,
 ) -> Response:
     body = parse_json_body(await request.body())
-    chat, _ = _converse_input(request, service, model_id, body, "Converse")
+    chat = _converse_input(request, service, model_id, body, "Converse")
     response = await service.converse(tenant, chat, "Converse")
     return JSONResponse(converse_response(response, body.get("additionalModelResponseFieldPaths")))
 
@@ -92,7 +92,7 @@ async def converse_stream(
     service: ServiceDep,
 ) -> Response:
     body = parse_json_body(await request.body())
-    chat, _ = _converse_input(request, service, model_id, body, "ConverseStream")
+    chat = _converse_input(request, service, model_id, body, "ConverseStream")
     events = await service.converse_stream(tenant, chat, "ConverseStream")
     first = await _first_event(events)
     paths = body.get("additionalModelResponseFieldPaths")
@@ -101,7 +101,7 @@ async def converse_stream(
 
 def _converse_input(
     request: Request, service: ModelService, model_id: str, body: dict[str, Any], operation: str
-) -> tuple[ChatRequest, ModelInfo]:
+) -> ChatRequest:
     validate_input(SERVICE, operation, body, {"modelId": model_id})
     check_converse(body)
     model = service.get_model(model_id)
@@ -113,7 +113,7 @@ def _converse_input(
         model.model_id, body, request_id=_request_id(request), timeout_s=_timeout(request)
     )
     check_max_tokens(chat.max_tokens, model)
-    return chat, model
+    return chat
 
 
 async def _converse_frames(
