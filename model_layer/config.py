@@ -193,7 +193,8 @@ _LOCAL_CHAT = {
     "name": "SmolLM2 135M Instruct (local llama.cpp)",
     "provider_name": "HuggingFaceTB",
     "native_format": "meta",
-    "context_window": 8192,
+    # Per request: llama.cpp splits n_ctx (8192) evenly over its n_parallel (4) slots.
+    "context_window": 2048,
 }
 _LOCAL_EMBED = {
     "provider": "local",
