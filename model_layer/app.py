@@ -64,7 +64,8 @@ async def current_tenant(request: Request) -> Tenant:
     return tenant
 
 
-def get_service(request: Request) -> ModelService:
+async def get_service(request: Request) -> ModelService:
+    # async so FastAPI calls it inline instead of in a worker thread on every request
     return request.app.state.service
 
 
@@ -132,27 +133,41 @@ def create_app(
     app.state.service = service
     app.state.authenticator = authenticator
 
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next):
-        request.state.request_id = new_request_id()
-        response = await call_next(request)
-        response.headers.setdefault("x-amzn-RequestId", request.state.request_id)
-        return response
-
+    app.add_middleware(RequestIdMiddleware)
     _install_error_handlers(app)
     _include_routers(app)
     return app
 
 
 def _include_routers(app: FastAPI) -> None:
-    import importlib
+    from model_layer.api import control, openai, ops, runtime
 
-    for module in ("ops", "runtime", "control", "openai"):
-        try:
-            mod = importlib.import_module(f"model_layer.api.{module}")
-        except ModuleNotFoundError as exc:  # a family not built yet: skip it, visibly
-            if exc.name != f"model_layer.api.{module}":
-                raise
-            log.debug("API family %s not available", module)
-            continue
-        app.include_router(mod.router)
+    for module in (ops, runtime, control, openai):
+        app.include_router(module.router)
+
+
+class RequestIdMiddleware:
+    """Give every request an id (``request.state.request_id``) and echo it as x-amzn-RequestId.
+
+    A plain ASGI middleware: ``@app.middleware("http")`` costs a task and a stream per request.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_request_id()
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-amzn-requestid" for k, _ in headers):
+                    headers.append((b"x-amzn-requestid", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -12,18 +12,18 @@ import sqlite3
 import boto3
 import openai
 import pytest
-from gateway_harness import CHAT_MODEL, EMBED_DIMS, EMBED_MODEL, build_gateway
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
 from model_layer.providers.fake import hashed_vector
 from model_layer.sdk.langchain import chat_model, embeddings_model
 from model_layer.tenancy.metering import DB_FILE_NAME
+from tests.model_layer.gateway_harness import CHAT_MODEL, EMBED_DIMS, EMBED_MODEL, build_gateway
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    from conftest import serve_app
+    from tests.model_layer.live import serve_app
 
     gw = build_gateway(tmp_path_factory.mktemp("gw"))
     with serve_app(gw.app) as base_url:

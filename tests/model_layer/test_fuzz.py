@@ -11,9 +11,10 @@ operation, so a failure reproduces and the run stays short.
 from __future__ import annotations
 
 import schemathesis
-from gateway_harness import CHAT_MODEL, EMBED_MODEL, build_gateway
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.model_layer.gateway_harness import CHAT_MODEL, EMBED_MODEL, build_gateway
 
 EXAMPLES_PER_OPERATION = 30
 REAL_MODEL = st.sampled_from([None, CHAT_MODEL, EMBED_MODEL])

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests_runtime_support import LiveServer
 
 from infrastructure.runtime.container import create_app
 from infrastructure.runtime.embeddings import EmbeddingEngine
 from infrastructure.runtime.engine import ChatEngine, EngineConfig
+from tests.infrastructure.runtime.tests_runtime_support import LiveServer
 
 
 @pytest.fixture(scope="session")

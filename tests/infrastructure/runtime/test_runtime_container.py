@@ -6,9 +6,9 @@ import json
 
 import httpx
 import pytest
-from tests_runtime_support import LiveServer
 
 from infrastructure.runtime.container import create_app
+from tests.infrastructure.runtime.tests_runtime_support import LiveServer
 
 pytestmark = pytest.mark.model
 

@@ -6,7 +6,8 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
-from gateway_harness import build_gateway
+
+from tests.model_layer.gateway_harness import build_gateway
 
 CONFIG = {
     "providers": [{"name": "fake", "type": "fake"}],
@@ -21,7 +22,7 @@ ARN = "arn:aws:bedrock:eu-west-1::foundation-model/fake.echo-v1:0"
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    from conftest import serve_app
+    from tests.model_layer.live import serve_app
 
     gw = build_gateway(tmp_path_factory.mktemp("gw"), CONFIG)
     gw.settings.region = "eu-west-1"  # ARNs carry the gateway's configured region

@@ -8,9 +8,9 @@ import math
 import httpx
 import openai
 import pytest
-from gateway_harness import CHAT_MODEL, EMBED_DIMS, EMBED_MODEL, build_gateway, fake_models
 
 from model_layer.providers.fake import hashed_vector
+from tests.model_layer.gateway_harness import CHAT_MODEL, EMBED_DIMS, EMBED_MODEL, build_gateway, fake_models
 
 USER = [{"role": "user", "content": "hi there"}]
 WEATHER_TOOL = {
@@ -25,7 +25,7 @@ WEATHER_TOOL = {
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    from conftest import serve_app
+    from tests.model_layer.live import serve_app
 
     gw = build_gateway(tmp_path_factory.mktemp("gw"))
     with serve_app(gw.app) as base_url:

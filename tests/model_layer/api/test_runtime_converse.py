@@ -19,7 +19,6 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import EventStreamError
-from gateway_harness import Gateway, build_gateway
 
 from model_layer.app import create_app
 from model_layer.auth import build_authenticator
@@ -28,6 +27,7 @@ from model_layer.providers.fake import FakeProvider
 from model_layer.providers.registry import ModelRouter
 from model_layer.service import ModelService
 from model_layer.settings import GatewaySettings
+from tests.model_layer.gateway_harness import Gateway, build_gateway
 
 ECHO = "fake.echo-v1:0"
 ECHO_ARN = f"arn:aws:bedrock:us-east-1::foundation-model/{ECHO}"
@@ -88,7 +88,7 @@ def boto_client(gw: Gateway, base_url: str, service: str = "bedrock-runtime"):
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    from conftest import serve_app
+    from tests.model_layer.live import serve_app
 
     gw = build_gateway(tmp_path_factory.mktemp("gw"), CONFIG)
     with serve_app(gw.app) as base_url:
@@ -301,7 +301,7 @@ class ProbeProvider(FakeProvider):
 
 
 def test_a_disconnecting_client_stops_the_provider(tmp_path):
-    from conftest import serve_app
+    from tests.model_layer.live import serve_app
 
     config = parse_config(
         {

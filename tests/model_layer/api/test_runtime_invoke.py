@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import EventStreamError
-from gateway_harness import build_gateway
 
 from model_layer.providers.fake import hashed_vector
+from tests.model_layer.gateway_harness import build_gateway
 
 DIMS = 8
 CONFIG = {
@@ -61,7 +61,7 @@ ANTHROPIC_BODY = {
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    from conftest import serve_app
+    from tests.model_layer.live import serve_app
 
     gw = build_gateway(tmp_path_factory.mktemp("gw"), CONFIG)
     with serve_app(gw.app) as base_url:

@@ -12,7 +12,8 @@ import boto3
 import jsonschema
 import pytest
 from botocore.config import Config
-from gateway_harness import build_gateway
+
+from tests.model_layer.gateway_harness import build_gateway
 
 pytestmark = pytest.mark.model
 
@@ -43,7 +44,7 @@ WEATHER_SCHEMA = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    from conftest import serve_app
+    from tests.model_layer.live import serve_app
 
     gw = build_gateway(tmp_path_factory.mktemp("gw"), CONFIG)
     with serve_app(gw.app) as base_url:

@@ -11,9 +11,10 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from g2_harness import CHAT_MODEL, build_gateway, user
 from starlette.applications import Starlette
 from starlette.routing import Mount
+
+from tests.model_layer.auth.g2_harness import CHAT_MODEL, build_gateway, user
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import base64
 import boto3
 import pytest
 from botocore.stub import Stubber
-from gateway_harness import CHAT_MODEL, EMBED_MODEL, build_gateway
-from provider_helpers import chat, drain, run
 
 from model_layer.config import BedrockProviderConfig, ModelConfig
 from model_layer.errors import (
@@ -34,6 +32,8 @@ from model_layer.types import (
     Usage,
     collect,
 )
+from tests.model_layer.gateway_harness import CHAT_MODEL, EMBED_MODEL, build_gateway
+from tests.model_layer.providers.provider_helpers import chat, drain, run
 
 CONFIG = BedrockProviderConfig(name="bedrock", type="bedrock", region="us-east-1")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import math
 
-from provider_helpers import chat, run
-
 from model_layer.config import FakeProviderConfig
 from model_layer.providers.fake import FakeProvider, example_from_schema, hashed_vector
 from model_layer.types import ChatRequest, ToolSpec, collect
+from tests.model_layer.providers.provider_helpers import chat, run
 
 FAKE = FakeProviderConfig(name="f", type="fake")
 LOOKUP = ToolSpec(

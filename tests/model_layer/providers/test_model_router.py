@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from provider_helpers import chat, drain, fake_router, run
 
 from model_layer.errors import (
     ModelErrorException,
@@ -14,6 +13,7 @@ from model_layer.errors import (
     ValidationException,
 )
 from model_layer.types import BlockDelta, MessageStart, Metadata, collect
+from tests.model_layer.providers.provider_helpers import chat, drain, fake_router, run
 
 ECHO = {"name": "echo", "type": "fake"}
 

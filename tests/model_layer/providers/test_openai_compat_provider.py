@@ -6,7 +6,6 @@ import asyncio
 import json
 
 import pytest
-from provider_helpers import chat, drain, run
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -23,6 +22,7 @@ from model_layer.errors import (
 )
 from model_layer.providers.openai_compat import OpenAICompatProvider
 from model_layer.types import ToolSpec, collect
+from tests.model_layer.providers.provider_helpers import chat, drain, run
 
 ERRORS = {"throttled": 429, "broken": 500, "down": 503, "missing": 404, "picky": 400, "slowpoke": 504}
 

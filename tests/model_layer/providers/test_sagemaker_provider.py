@@ -11,7 +11,6 @@ import json
 
 import boto3
 import pytest
-from provider_helpers import chat, drain, run
 
 from infrastructure.runtime.container import create_app
 from infrastructure.runtime.engine import AsyncMethods
@@ -20,6 +19,7 @@ from model_layer.config import SageMakerProviderConfig
 from model_layer.errors import ModelStreamErrorException, ValidationException
 from model_layer.providers.sagemaker import SageMakerProvider, json_lines
 from model_layer.types import ToolSpec, collect
+from tests.model_layer.providers.provider_helpers import chat, drain, run
 
 
 class ScriptedChat(AsyncMethods):

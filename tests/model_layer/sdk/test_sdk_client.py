@@ -9,12 +9,12 @@ from binascii import crc32
 
 import httpx
 import pytest
-from gateway_harness import CHAT_MODEL, EMBED_DIMS, EMBED_MODEL, build_gateway, fake_models
 
 from model_layer import sdk
 from model_layer.providers.fake import hashed_vector
 from model_layer.sdk import AsyncStrataClient, RetryPolicy, StrataClient
 from strata.errors import ConfigurationError
+from tests.model_layer.gateway_harness import CHAT_MODEL, EMBED_DIMS, EMBED_MODEL, build_gateway, fake_models
 
 CONVERSE_OK = {
     "output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
@@ -199,7 +199,7 @@ def test_corrupt_stream_is_a_stream_error():
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    from conftest import serve_app
+    from tests.model_layer.live import serve_app
 
     gw = build_gateway(tmp_path_factory.mktemp("gw"))
     with serve_app(gw.app) as base_url:
