@@ -1,6 +1,7 @@
 """AWS event-stream framing (``application/vnd.amazon.eventstream``), encode side only.
 
-SageMaker's ``InvokeEndpointWithResponseStream`` returns the container's chunks as ``PayloadPart``
+Shared by the gateway's streams (``model_layer.wire.eventstream``). SageMaker's
+``InvokeEndpointWithResponseStream`` returns the container's chunks as ``PayloadPart``
 events in this binary framing; the local SageMaker-runtime routes of
 :mod:`infrastructure.runtime.container` emit it so that botocore's own parser reads them.
 
@@ -13,22 +14,28 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Iterable, Mapping
 
 _STRING = 7
+_MAX_HEADERS = 128 * 1024
+_MAX_PAYLOAD = 24 * 1024 * 1024
 
 
-def _headers(headers: dict[str, str]) -> bytes:
+def _headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> bytes:
+    items = headers.items() if isinstance(headers, Mapping) else headers
     out = bytearray()
-    for name, value in headers.items():
-        raw_name, raw_value = name.encode(), value.encode()
+    for name, value in items:
+        raw_name, raw_value = name.encode("ascii"), value.encode("utf-8")
         out += struct.pack("!B", len(raw_name)) + raw_name
         out += struct.pack("!BH", _STRING, len(raw_value)) + raw_value
     return bytes(out)
 
 
-def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
-    """One framed event-stream message."""
+def encode_message(headers: Mapping[str, str] | Iterable[tuple[str, str]], payload: bytes) -> bytes:
+    """One framed event-stream message; headers keep their order (string-typed)."""
     raw_headers = _headers(headers)
+    if len(raw_headers) > _MAX_HEADERS or len(payload) > _MAX_PAYLOAD:
+        raise ValueError("event-stream message exceeds the 128 KiB header / 24 MiB payload limits")
     total = 12 + len(raw_headers) + len(payload) + 4
     prelude = struct.pack("!II", total, len(raw_headers))
     head = prelude + struct.pack("!I", zlib.crc32(prelude)) + raw_headers + payload

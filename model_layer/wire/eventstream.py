@@ -16,40 +16,15 @@ failure the model cannot name becomes the nearest modeled one instead of an unkn
 
 from __future__ import annotations
 
-import binascii
 import functools
 import json
-import struct
 from typing import Any
 
+from infrastructure.runtime.eventstream import encode_message
 from model_layer.errors import GatewayError
 from model_layer.wire.validate import operation_model
 
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
-_STRING = 7
-_MAX_HEADERS = 128 * 1024
-_MAX_PAYLOAD = 24 * 1024 * 1024
-
-
-def _crc(data: bytes, crc: int = 0) -> int:
-    return binascii.crc32(data, crc) & 0xFFFFFFFF
-
-
-def _header(name: str, value: str) -> bytes:
-    raw_name, raw_value = name.encode("ascii"), value.encode("utf-8")
-    return (
-        bytes([len(raw_name)]) + raw_name + bytes([_STRING]) + struct.pack(">H", len(raw_value)) + raw_value
-    )
-
-
-def encode_message(headers: list[tuple[str, str]], payload: bytes) -> bytes:
-    """Frame one message; ``headers`` keep their order (botocore does not care, tests do)."""
-    header_bytes = b"".join(_header(k, v) for k, v in headers)
-    if len(header_bytes) > _MAX_HEADERS or len(payload) > _MAX_PAYLOAD:
-        raise ValueError("event-stream message exceeds the 128 KiB header / 24 MiB payload limits")
-    prelude = struct.pack(">II", 16 + len(header_bytes) + len(payload), len(header_bytes))
-    body = prelude + struct.pack(">I", _crc(prelude)) + header_bytes + payload
-    return body + struct.pack(">I", _crc(body))
 
 
 def _json(payload: dict[str, Any]) -> bytes:
