@@ -266,13 +266,18 @@ class ChatEngine(AsyncMethods):
 
     # -- tokens, statistics, lifecycle ----------------------------------------------------------
 
-    def count_tokens(self, text_or_messages: str | list[dict]) -> int:
-        """Tokens of a raw text, or of a conversation after the chat template is applied."""
+    def count_tokens(self, text_or_messages: str | list[dict], *, add_generation_prompt: bool = True) -> int:
+        """Tokens of a raw text, or of a conversation after the chat template is applied.
+
+        ``add_generation_prompt=False`` counts the conversation alone, without the assistant
+        header the template appends: the prefix a later request can reuse from the KV cache.
+        """
         if isinstance(text_or_messages, str):
             data = self._post("/tokenize", {"content": text_or_messages, "add_special": False})
             return len(data["tokens"])
         check_chat_request({"messages": text_or_messages})
-        data = self._post("/v1/chat/completions/input_tokens", {"messages": text_or_messages})
+        body = {"messages": text_or_messages, "add_generation_prompt": add_generation_prompt}
+        data = self._post("/v1/chat/completions/input_tokens", body)
         return int(data["input_tokens"])
 
     def _post(self, path: str, body: dict) -> dict:

@@ -240,8 +240,8 @@ def _template_tokens(engine: Any, messages: list[dict[str, Any]]) -> int:
     Uses llama.cpp's own chat-template token count (``add_generation_prompt: false``) so the
     number lines up with ``cached_tokens``; falls back to the public count (a few tokens more).
     """
-    post = getattr(engine, "_post", None)
-    if post is not None:
-        body = {"messages": messages, "add_generation_prompt": False}
-        return int(post("/v1/chat/completions/input_tokens", body)["input_tokens"])
+    from infrastructure.runtime.engine import ChatEngine  # loaded already: the engine exists
+
+    if isinstance(engine, ChatEngine):
+        return int(engine.count_tokens(messages, add_generation_prompt=False))
     return int(engine.count_tokens(messages))

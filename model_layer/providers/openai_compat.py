@@ -81,11 +81,15 @@ def transport_error(exc: httpx.HTTPError, base_url: str) -> GatewayError:
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
     """``data: {...}`` lines of a server-sent-event stream, until ``data: [DONE]``."""
-    async for line in response.aiter_lines():
+    lines = response.aiter_lines()
+    async for line in lines:
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
+            # Read to the end of the body so the connection goes back to the pool for reuse.
+            async for _ in lines:
+                pass
             return
         if data:
             payload = json.loads(data)
