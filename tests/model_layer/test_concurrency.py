@@ -77,10 +77,8 @@ def test_sixteen_streams_progress_together_through_the_gateway(tmp_path):
     config = fake_models(chunk_delay_s=0.05)
     gateway = build_gateway(tmp_path, config)
     text = " ".join(["word"] * 19)
-    started = time.monotonic()
     with serve_app(gateway.app) as base_url:
         _all_progress_together(base_url, gateway.keys, CHAT_MODEL, text, 64)
-    assert time.monotonic() - started < 12
 
 
 def _start_unread_stream(base_url: str, api_key: str, words: int) -> socket.socket:
