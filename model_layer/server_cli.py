@@ -104,7 +104,11 @@ def _demo_keys_lines(settings) -> list[str]:
     store = KeyStore.open(settings)
     try:
         if store.list_keys(DEMO_TENANT):
-            return [f"Demo tenant {DEMO_TENANT!r} keys: strata keys list --tenant {DEMO_TENANT}"]
+            return [
+                f"Demo tenant {DEMO_TENANT!r}: keys were issued on the first run (secrets are shown once).",
+                f"  Another key set: strata keys create --tenant {DEMO_TENANT}"
+                f"   (list: strata keys list --tenant {DEMO_TENANT})",
+            ]
         keys = store.create_keys(DEMO_TENANT)
     finally:
         store.close()

@@ -122,4 +122,4 @@ def test_up_issues_demo_keys_once(tmp_path):
             outputs.append(proc.communicate(timeout=30)[0])
     assert health["models"] == ["fake.echo-v1:0"]
     assert "OPENAI_API_KEY=sk-strata-" in outputs[0] and "AWS_SECRET_ACCESS_KEY=" in outputs[0]
-    assert "OPENAI_API_KEY" not in outputs[1] and "strata keys list --tenant demo" in outputs[1]
+    assert "OPENAI_API_KEY" not in outputs[1] and "strata keys create --tenant demo" in outputs[1]
