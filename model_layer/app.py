@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from model_layer.api.disconnect import ClientDisconnected
 from model_layer.errors import (
     GatewayError,
     InternalServerException,
@@ -100,6 +101,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             op = f"{request.method} {request.url.path}"
             return render_error(request, UnknownOperationException(f"No operation matches {op}"))
         return render_error(request, InternalServerException(str(exc.detail)))
+
+    @app.exception_handler(ClientDisconnected)
+    async def _client_gone(request: Request, exc: ClientDisconnected) -> Response:
+        # Nobody is listening; 499 (nginx's "client closed request") only shows in access logs.
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

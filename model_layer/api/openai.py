@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from model_layer.api.disconnect import cancel_on_disconnect
 from model_layer.api.openai_wire import (
     ChatCompletionRequest,
     ChunkTranslator,
@@ -78,7 +79,7 @@ async def chat_completions(
     chat = chat_request_from_openai(body, request_id)
     completion_id, created = f"chatcmpl-{request_id}", int(time.time())
     if not body.stream:
-        response = await service.converse(tenant, chat, "ChatCompletions")
+        response = await cancel_on_disconnect(request, service.converse(tenant, chat, "ChatCompletions"))
         payload = completion_from_response(
             response, model=body.model, completion_id=completion_id, created=created
         )

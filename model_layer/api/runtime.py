@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Send
 
+from model_layer.api.disconnect import cancel_on_disconnect
 from model_layer.app import current_tenant, get_service
 from model_layer.errors import GatewayError, InternalServerException, ValidationException
 from model_layer.service import ModelService
@@ -80,7 +81,7 @@ async def converse(
 ) -> Response:
     body = parse_json_body(await request.body())
     chat = _converse_input(request, service, model_id, body, "Converse")
-    response = await service.converse(tenant, chat, "Converse")
+    response = await cancel_on_disconnect(request, service.converse(tenant, chat, "Converse"))
     return JSONResponse(converse_response(response, body.get("additionalModelResponseFieldPaths")))
 
 
@@ -150,7 +151,7 @@ async def invoke_model(
     else:
         family = chat_family_for(model)
         chat = _chat_from_native(request, model, family, parse_native_body(raw, family))
-        response = await service.converse(tenant, chat, "InvokeModel")
+        response = await cancel_on_disconnect(request, service.converse(tenant, chat, "InvokeModel"))
         payload = family.to_response(model, response)
         usage, latency = response.usage, response.latency_ms or _ms_since(started)
     return Response(

@@ -113,7 +113,7 @@ def test_tool_use_input_matches_the_schema(runtime):
         modelId=CHAT,
         messages=ask("What's the weather in Paris in celsius?"),
         toolConfig={"tools": [tool], "toolChoice": {"any": {}}},
-        inferenceConfig={"maxTokens": 64},
+        inferenceConfig={"maxTokens": 128, "temperature": 0},  # greedy: no rambling to the limit
     )
     assert response["stopReason"] == "tool_use"
     (use,) = [b["toolUse"] for b in response["output"]["message"]["content"] if "toolUse" in b]
