@@ -81,19 +81,27 @@ def test_sixteen_streams_progress_together_through_the_gateway(tmp_path):
         _all_progress_together(base_url, gateway.keys, CHAT_MODEL, text, 64)
 
 
-def _start_unread_stream(base_url: str, api_key: str, words: int) -> socket.socket:
-    """Ask for a long SSE stream over a raw socket and never read it (a stalled client)."""
+BIG_MODEL = "fake.big-v1:0"
+
+
+def _big_reply_models() -> dict:
+    """The usual fake models plus one whose every answer is ~20 MB, far beyond socket buffers."""
+    config = fake_models()
+    config["providers"].append({"name": "big", "type": "fake", "reply": " ".join(["y" * 2000] * 10_000)})
+    config["models"].append({"id": BIG_MODEL, "provider": "big", "context_window": 100_000})
+    return config
+
+
+def _start_unread_stream(base_url: str, api_key: str) -> socket.socket:
+    """Ask for a huge SSE stream over a raw socket and never read it (a stalled client)."""
     parts = urlsplit(base_url)
     body = json.dumps(
-        {
-            "model": CHAT_MODEL,
-            "stream": True,
-            "max_tokens": words + 8,
-            "messages": [{"role": "user", "content": " ".join(["x" * 200] * words)}],
-        }
+        {"model": BIG_MODEL, "stream": True, "messages": [{"role": "user", "content": "everything"}]}
     ).encode()
-    sock = socket.create_connection((parts.hostname, parts.port))
+    sock = socket.socket()
+    # a small receive window, set before connecting so the kernel cannot auto-tune it upwards
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname, parts.port))
     request = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
         f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
@@ -104,11 +112,11 @@ def _start_unread_stream(base_url: str, api_key: str, words: int) -> socket.sock
 
 
 def test_a_stalled_reader_does_not_stall_other_clients(tmp_path):
-    gateway = build_gateway(tmp_path, fake_models())
+    gateway = build_gateway(tmp_path, _big_reply_models())
     with serve_app(gateway.app) as base_url:
-        # ~8,000 words of 200 characters: megabytes of SSE that nobody reads, so the server's
-        # writes to this connection block once the socket buffers are full.
-        stalled = _start_unread_stream(base_url, gateway.keys.api_key, 8000)
+        # ~20 MB of SSE that nobody reads: the server's writes to this connection block once the
+        # socket buffers are full, while other connections must go on.
+        stalled = _start_unread_stream(base_url, gateway.keys.api_key)
         try:
             headers = {"Authorization": f"Bearer {gateway.keys.api_key}"}
             with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
@@ -126,6 +134,7 @@ def test_a_stalled_reader_does_not_stall_other_clients(tmp_path):
                 assert sum(row.requests for row in store.summarize()) == 10
             finally:
                 store.close()
+            assert stalled.recv(12) == b"HTTP/1.1 200"  # it is a real, successful stream
         finally:
             stalled.close()
 
