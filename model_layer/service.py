@@ -7,8 +7,10 @@ The pieces are injected (``Router``, ``Limiter``, ``Meter``), so each is small a
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from model_layer.types import (
@@ -21,6 +23,7 @@ from model_layer.types import (
     Tenant,
     Usage,
     collect,
+    fold,
 )
 
 
@@ -65,7 +68,16 @@ class Meter(Protocol):
         latency_ms: int,
         request_id: str | None,
         error_code: str | None,
+        bodies: InvocationBodies | None = None,
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class InvocationBodies:
+    """What was asked and answered, for an invocation log that records bodies (opt-in)."""
+
+    request: ChatRequest
+    response: ChatResponse | None  # None when the call failed before producing an answer
 
 
 class NoLimits:
@@ -77,6 +89,8 @@ class NoLimits:
 
 
 class NoMeter:
+    wants_bodies = False
+
     async def record(self, **_: object) -> None:
         return None
 
@@ -107,10 +121,14 @@ class ModelService:
     ) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
         usage, error_code = Usage(), None
+        # Keep the events only when the meter logs bodies: the common path stores nothing.
+        seen: list[StreamEvent] | None = [] if getattr(self.meter, "wants_bodies", False) else None
         try:
             async for event in self.router.converse_stream(request):
                 if isinstance(event, Metadata):
                     usage = event.usage
+                if seen is not None:
+                    seen.append(event)
                 yield event
         except Exception as exc:
             error_code = getattr(exc, "code", type(exc).__name__)
@@ -126,6 +144,7 @@ class ModelService:
                 latency_ms=latency,
                 request_id=request.request_id,
                 error_code=error_code,
+                bodies=_bodies(request, seen),
             )
 
     async def converse(
@@ -166,3 +185,17 @@ class ModelService:
         close = getattr(self.limiter, "aclose", None)
         if close is not None:
             await close()
+
+
+log = logging.getLogger("strata.gateway")
+
+
+def _bodies(request: ChatRequest, seen: list[StreamEvent] | None) -> InvocationBodies | None:
+    if seen is None:
+        return None
+    try:
+        response = fold(seen) if seen else None
+    except ValueError:  # a stream cut off inside a tool call's JSON: log the request alone
+        log.debug("could not fold the events of request %s for the invocation log", request.request_id)
+        response = None
+    return InvocationBodies(request, response)

@@ -26,6 +26,9 @@ class GatewaySettings(BaseSettings):
     redis_url: str | None = None
     # Bedrock-style model-invocation log (JSONL); None = off.
     invocation_log: Path | None = None
+    # Also log request/response bodies (messages and answers) in the invocation log: opt-in,
+    # since they may hold personal data.
+    invocation_log_bodies: bool = False
     request_timeout_s: float = 120.0
     # Per-tenant rate limits for tenants without their own (`strata keys create --rpm/--tpm`);
     # None = unlimited.

@@ -9,7 +9,7 @@ providers translate out of it in small pure functions. Providers produce one str
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -134,12 +134,17 @@ class ChatResponse:
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> ChatResponse:
-    """Fold a stream into a response: the one path shared by streaming and non-streaming calls."""
+    """Collect a stream into a response: the one path shared by streaming and non-streaming calls."""
+    return fold([ev async for ev in events])
+
+
+def fold(events: Iterable[StreamEvent]) -> ChatResponse:
+    """The response a sequence of stream events amounts to."""
     blocks: dict[int, dict[str, Any]] = {}
     tool_json: dict[int, list[str]] = {}
     stop: StopReason = "end_turn"
     usage, latency, extra = Usage(), 0, None
-    async for ev in events:
+    for ev in events:
         if isinstance(ev, BlockStart) and ev.tool_use is not None:
             blocks[ev.index] = {"toolUse": {"toolUseId": ev.tool_use.tool_use_id, "name": ev.tool_use.name}}
             tool_json[ev.index] = []

@@ -70,5 +70,10 @@ def build_limiter(settings: GatewaySettings, metrics: GatewayMetrics = DEFAULT_M
 def build_meter(settings: GatewaySettings, metrics: GatewayMetrics = DEFAULT_METRICS) -> UsageMeter:
     log = None
     if settings.invocation_log is not None:
-        log = InvocationLog(settings.invocation_log, account_id=settings.account_id, region=settings.region)
+        log = InvocationLog(
+            settings.invocation_log,
+            account_id=settings.account_id,
+            region=settings.region,
+            include_bodies=settings.invocation_log_bodies,
+        )
     return UsageMeter(UsageStore(settings.state_dir() / DB_FILE_NAME), metrics, log)

@@ -18,10 +18,13 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model_layer.tenancy.metrics import GatewayMetrics
 from model_layer.types import ModelInfo, Tenant, Usage
+
+if TYPE_CHECKING:
+    from model_layer.service import InvocationBodies
 
 log = logging.getLogger("strata.gateway.metering")
 
@@ -148,11 +151,17 @@ class UsageStore:
 
 
 class InvocationLog:
-    """Bedrock-style model-invocation log: one JSON object per line (metadata, no bodies)."""
+    """Bedrock-style model-invocation log: one JSON object per line.
 
-    def __init__(self, path: Path, *, account_id: str, region: str):
+    Metadata always; with ``include_bodies`` also ``input.inputBodyJson`` (messages, system,
+    inference settings) and ``output.outputBodyJson`` (the answer's content blocks and stop
+    reason), as Bedrock's text-data delivery does. Bodies can hold personal data: opt-in.
+    """
+
+    def __init__(self, path: Path, *, account_id: str, region: str, include_bodies: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.account_id, self.region = path, account_id, region
+        self.include_bodies = include_bodies
         self._lock = threading.Lock()
 
     def write(
@@ -166,6 +175,7 @@ class InvocationLog:
         latency_ms: int,
         error_code: str | None,
         request_id: str | None,
+        bodies: InvocationBodies | None = None,
     ) -> None:
         entry = {
             "schemaType": "ModelInvocationLog",
@@ -188,11 +198,28 @@ class InvocationLog:
             "latencyMs": latency_ms,
             "errorCode": error_code,
         }
-        line = json.dumps(entry, separators=(",", ":")) + "\n"
+        if self.include_bodies and bodies is not None:
+            entry["input"]["inputBodyJson"] = _input_body(bodies)
+            if bodies.response is not None:
+                entry["output"]["outputBodyJson"] = {
+                    "content": bodies.response.content,
+                    "stopReason": bodies.response.stop_reason,
+                }
+        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(line)
+
+
+def _input_body(bodies: InvocationBodies) -> dict[str, Any]:
+    request = bodies.request
+    body: dict[str, Any] = {"messages": request.messages, "system": request.system}
+    config = {"maxTokens": request.max_tokens, "temperature": request.temperature, "topP": request.top_p}
+    body["inferenceConfig"] = {k: v for k, v in config.items() if v is not None}
+    if request.tools:
+        body["tools"] = [t.name for t in request.tools]
+    return body
 
 
 class UsageMeter:
@@ -207,6 +234,8 @@ class UsageMeter:
         self.store = store
         self.metrics = metrics
         self.invocation_log = invocation_log
+        # Tells ModelService to keep a call's events for the log (only when bodies are logged).
+        self.wants_bodies = bool(invocation_log and invocation_log.include_bodies)
 
     async def record(
         self,
@@ -218,6 +247,7 @@ class UsageMeter:
         latency_ms: int,
         request_id: str | None,
         error_code: str | None,
+        bodies: InvocationBodies | None = None,
     ) -> None:
         at, cost = time.time(), cost_usd(model, usage)
         common = {"tenant": tenant, "model_id": model.model_id, "operation": operation, "usage": usage}
@@ -232,7 +262,12 @@ class UsageMeter:
             )
             if self.invocation_log is not None:
                 self.invocation_log.write(
-                    at=at, latency_ms=latency_ms, error_code=error_code, request_id=request_id, **common
+                    at=at,
+                    latency_ms=latency_ms,
+                    error_code=error_code,
+                    request_id=request_id,
+                    bodies=bodies,
+                    **common,
                 )
         except (OSError, sqlite3.Error):
             log.exception("could not record usage for request %s", request_id)

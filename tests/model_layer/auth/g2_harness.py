@@ -84,7 +84,12 @@ def build_gateway(
     )
     usage = UsageStore(settings_obj.state_dir() / DB_FILE_NAME)
     log = (
-        InvocationLog(invocation_log, account_id="000000000000", region="us-east-1")
+        InvocationLog(
+            invocation_log,
+            account_id="000000000000",
+            region="us-east-1",
+            include_bodies=settings_obj.invocation_log_bodies,
+        )
         if invocation_log
         else None
     )

@@ -84,6 +84,7 @@ def test_real_calls_are_metered_logged_and_counted(tmp_path, live_server):
     assert first["input"]["inputTokenCount"] == usages[0]["inputTokens"] and first["requestId"]
     assert keys.secret_access_key not in log_path.read_text()
     assert oct(log_path.stat().st_mode & 0o777) == "0o600"
+    assert "inputBodyJson" not in first["input"] and "outputBodyJson" not in first["output"]  # opt-in
 
     labels = {"tenant": "acme", "model": PRICED_MODEL, "operation": "Converse"}
     assert gateway.sample("strata_model_requests_total", **labels) == 2
@@ -131,3 +132,25 @@ def test_usage_cli_aggregates_per_tenant_and_model(live_server, capsys):
     assert "acme" in table and CHAT_MODEL in table
     assert main(["usage", "--since", "yesterday-ish"]) == 1
     assert "error: invalid --since 'yesterday-ish'" in capsys.readouterr().err
+
+
+def test_invocation_log_records_bodies_when_enabled(tmp_path, live_server):
+    log_path = tmp_path / "invocations.jsonl"
+    gateway = build_gateway(tmp_path / "gw", invocation_log=log_path, invocation_log_bodies=True)
+    keys = gateway.issue("acme")
+    with live_server(gateway.app) as url:
+        answer = client_for(url, keys).converse(
+            modelId=CHAT_MODEL,
+            messages=user("where is my order"),
+            system=[{"text": "be brief"}],
+            inferenceConfig={"maxTokens": 50},
+        )
+    (entry,) = [json.loads(line) for line in log_path.read_text().splitlines()]
+    body = entry["input"]["inputBodyJson"]
+    assert body["messages"] == user("where is my order")
+    assert body["system"] == [{"text": "be brief"}] and body["inferenceConfig"] == {"maxTokens": 50}
+    assert entry["output"]["outputBodyJson"] == {
+        "content": answer["output"]["message"]["content"],
+        "stopReason": answer["stopReason"],
+    }
+    gateway.keystore.close()
