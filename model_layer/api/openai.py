@@ -26,7 +26,7 @@ from model_layer.api.openai_wire import (
     embeddings_body,
     invalid,
 )
-from model_layer.app import current_tenant, render_error
+from model_layer.app import current_tenant, get_service, render_error
 from model_layer.errors import GatewayError
 from model_layer.service import ModelService
 from model_layer.types import StreamEvent, Tenant
@@ -34,13 +34,8 @@ from model_layer.types import StreamEvent, Tenant
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
-async def _service(request: Request) -> ModelService:
-    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, per request.
-    return request.app.state.service
-
-
 TenantDep = Annotated[Tenant, Depends(current_tenant)]
-ServiceDep = Annotated[ModelService, Depends(_service)]
+ServiceDep = Annotated[ModelService, Depends(get_service)]
 
 # --- routes -------------------------------------------------------------------------------------
 
