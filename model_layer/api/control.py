@@ -9,19 +9,16 @@ against botocore's model like every other input.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from model_layer.app import current_tenant, get_service
+from model_layer.api.deps import ServiceDep, TenantDep, region
 from model_layer.errors import ResourceNotFoundException
-from model_layer.service import ModelService
-from model_layer.types import ModelInfo, Tenant
+from model_layer.types import ModelInfo
 from model_layer.wire.validate import bind_params, validate_input
 
 router = APIRouter(tags=["bedrock"])
-TenantDep = Annotated[Tenant, Depends(current_tenant)]
-ServiceDep = Annotated[ModelService, Depends(get_service)]
 SERVICE = "bedrock"
 
 
@@ -62,11 +59,6 @@ def _matches(model: ModelInfo, filters: dict[str, Any]) -> bool:
     return filters.get("byCustomizationType") is None
 
 
-def _region(request: Request) -> str:
-    settings = getattr(request.app.state, "settings", None)
-    return getattr(settings, "region", None) or "us-east-1"
-
-
 @router.get("/foundation-models")
 async def list_foundation_models(
     request: Request,
@@ -75,9 +67,9 @@ async def list_foundation_models(
 ) -> dict[str, Any]:
     filters = bind_params(SERVICE, "ListFoundationModels", query=request.query_params)
     validate_input(SERVICE, "ListFoundationModels", params=filters)
-    region = _region(request)
+    where = region(request)
     models = [m for m in service.list_models() if _matches(m, filters)]
-    return {"modelSummaries": [model_summary(m, region) for m in models]}
+    return {"modelSummaries": [model_summary(m, where) for m in models]}
 
 
 @router.get("/foundation-models/{model_identifier:path}")
@@ -94,7 +86,7 @@ async def get_foundation_model(
         # only for ids the gateway does not serve: a malformed one is a 400, not a 404
         validate_input(SERVICE, "GetFoundationModel", params={"modelIdentifier": model_identifier})
         raise
-    return {"modelDetails": model_summary(model, _region(request))}
+    return {"modelDetails": model_summary(model, region(request))}
 
 
 @router.get("/inference-profiles")

@@ -1,7 +1,7 @@
 """The OpenAI-compatible ``/v1`` API: models, chat completions (JSON and SSE), embeddings.
 
 The router authenticates (bearer API key or SigV4, via the app's authenticator), translates with
-the pure functions of :mod:`model_layer.api.openai_wire`, calls :class:`ModelService` and frames
+the pure functions of :mod:`model_layer.wire.openai`, calls :class:`ModelService` and frames
 the result. Errors use OpenAI's shape (``render_openai_error``, chosen by the app for ``/v1/``
 paths): bad input is a 400 ``invalid_request_error``, never FastAPI's 422.
 """
@@ -11,13 +11,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
+from model_layer.api.deps import ServiceDep, TenantDep
 from model_layer.api.disconnect import cancel_on_disconnect
-from model_layer.api.openai_wire import (
+from model_layer.api.error_handlers import render_error
+from model_layer.api.streaming import GuardedStreamingResponse, chain, first_event, guarded
+from model_layer.errors import GatewayError
+from model_layer.service import ModelService
+from model_layer.types import StreamEvent
+from model_layer.wire.openai import (
     ChatCompletionRequest,
     ChunkTranslator,
     EmbeddingRequest,
@@ -26,16 +32,9 @@ from model_layer.api.openai_wire import (
     embeddings_body,
     invalid,
 )
-from model_layer.app import current_tenant, get_service, render_error
-from model_layer.errors import GatewayError
-from model_layer.service import ModelService
-from model_layer.types import StreamEvent, Tenant
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
-
-TenantDep = Annotated[Tenant, Depends(current_tenant)]
-ServiceDep = Annotated[ModelService, Depends(get_service)]
 
 # --- routes -------------------------------------------------------------------------------------
 
@@ -68,7 +67,7 @@ async def chat_completions(
     request: Request,
     tenant: TenantDep,
     service: ServiceDep,
-) -> JSONResponse | StreamingResponse:
+) -> JSONResponse | GuardedStreamingResponse:
     request_id = request.state.request_id
     _check_kind(service, body.model, "chat", "/v1/chat/completions")
     chat = chat_request_from_openai(body, request_id)
@@ -86,12 +85,15 @@ async def chat_completions(
     events = await service.converse_stream(tenant, chat, "ChatCompletionsStream")
     # Wait for the first event before answering, so that an error the provider raises at once
     # (model not loaded, timeout) is a real HTTP error rather than an error inside a 200 stream.
-    try:
-        first = await anext(events)
-    except StopAsyncIteration:
-        first = None
-    return StreamingResponse(
-        _sse(request, events, first, translator),
+    first = await first_event(events)
+
+    def error_frame(exc: GatewayError) -> bytes:
+        # The status line is already sent: report the error the way OpenAI does mid-stream.
+        return _sse_data(json.loads(render_error(request, exc).body))
+
+    frames = _sse(chain(first, events), translator)
+    return GuardedStreamingResponse(
+        guarded(frames, events, error_frame, "ChatCompletionsStream"),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-request-id": request_id},
     )
@@ -101,26 +103,12 @@ def _sse_data(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _sse(
-    request: Request,
-    events: AsyncIterator[StreamEvent],
-    first: StreamEvent | None,
-    translator: ChunkTranslator,
-) -> AsyncIterator[bytes]:
-    try:
-        yield _sse_data(translator.first())
-        if first is not None:
-            for chunk in translator.translate(first):
-                yield _sse_data(chunk)
-        async for event in events:
-            for chunk in translator.translate(event):
-                yield _sse_data(chunk)
-        yield b"data: [DONE]\n\n"
-    except GatewayError as exc:
-        # The status line is already sent: report the error the way OpenAI does mid-stream.
-        yield _sse_data(json.loads(render_error(request, exc).body))
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]  # the service's async generator
+async def _sse(events: AsyncIterator[StreamEvent], translator: ChunkTranslator) -> AsyncIterator[bytes]:
+    yield _sse_data(translator.first())
+    async for event in events:
+        for chunk in translator.translate(event):
+            yield _sse_data(chunk)
+    yield b"data: [DONE]\n\n"
 
 
 @router.post("/embeddings")

@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-import anyio
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.types import Send
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
+from model_layer.api.deps import ServiceDep, TenantDep, request_id, request_timeout
 from model_layer.api.disconnect import cancel_on_disconnect
-from model_layer.app import current_tenant, get_service
-from model_layer.errors import GatewayError, InternalServerException, ValidationException
+from model_layer.api.streaming import GuardedStreamingResponse, chain, first_event, guarded
+from model_layer.errors import GatewayError, ValidationException
 from model_layer.service import ModelService
-from model_layer.types import ChatRequest, Metadata, ModelInfo, StreamEvent, Tenant, Usage
+from model_layer.types import ChatRequest, Metadata, ModelInfo, StreamEvent, Usage
 from model_layer.wire import eventstream
 from model_layer.wire.converse import chat_request_from_converse, converse_response, converse_stream_event
 from model_layer.wire.invoke import (
@@ -46,27 +44,15 @@ from model_layer.wire.validate import (
     validate_input,
 )
 
-log = logging.getLogger("strata.gateway.runtime")
 router = APIRouter(tags=["bedrock-runtime"])
-TenantDep = Annotated[Tenant, Depends(current_tenant)]
-ServiceDep = Annotated[ModelService, Depends(get_service)]
 SERVICE = "bedrock-runtime"
 _UNSUPPORTED_MODEL = (
     "This action doesn't support the model that you provided. Try again with a supported text or chat model."
 )
 
 
-class EventStreamResponse(StreamingResponse):
-    """A streaming response that always closes its body iterator, so the provider stops on disconnect."""
-
+class EventStreamResponse(GuardedStreamingResponse):
     media_type = eventstream.CONTENT_TYPE
-
-    async def stream_response(self, send: Send) -> None:
-        try:
-            await super().stream_response(send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await _aclose(self.body_iterator)
 
 
 # --- Converse / ConverseStream -------------------------------------------------------------------
@@ -95,7 +81,7 @@ async def converse_stream(
     body = parse_json_body(await request.body())
     chat = _converse_input(request, service, model_id, body, "ConverseStream")
     events = await service.converse_stream(tenant, chat, "ConverseStream")
-    first = await _first_event(events)
+    first = await first_event(events)
     paths = body.get("additionalModelResponseFieldPaths")
     return EventStreamResponse(_converse_frames(first, events, paths))
 
@@ -111,7 +97,7 @@ def _converse_input(
     if operation == "ConverseStream" and not model.streaming:
         raise ValidationException(f"The model {model.model_id} is unsupported for streaming.")
     chat = chat_request_from_converse(
-        model.model_id, body, request_id=_request_id(request), timeout_s=_timeout(request)
+        model.model_id, body, request_id=request_id(request), timeout_s=request_timeout(request)
     )
     check_max_tokens(chat.max_tokens, model)
     return chat
@@ -121,12 +107,12 @@ async def _converse_frames(
     first: StreamEvent | None, events: AsyncIterator[StreamEvent], paths: list[str] | None
 ) -> AsyncIterator[bytes]:
     async def encode() -> AsyncIterator[bytes]:
-        async for event in _chain(first, events):
+        async for event in chain(first, events):
             pair = converse_stream_event(event, paths)
             if pair is not None:
                 yield eventstream.encode_event(*pair)
 
-    async for frame in _guarded(encode(), events, "ConverseStream"):
+    async for frame in guarded(encode(), events, _stream_failure("ConverseStream"), "ConverseStream"):
         yield frame
 
 
@@ -145,7 +131,7 @@ async def invoke_model(
     if model.kind == "embedding":
         embedder = embedding_family_for(model)
         body = parse_native_body(raw, embedder)
-        result = await service.embed(tenant, model.model_id, embedder.texts(body), _request_id(request))
+        result = await service.embed(tenant, model.model_id, embedder.texts(body), request_id(request))
         payload = embedder.to_response(body, result)
         usage, latency = Usage(input_tokens=result.input_tokens), _ms_since(started)
     else:
@@ -175,7 +161,7 @@ async def invoke_model_with_response_stream(
     chat = _chat_from_native(request, model, family, parse_native_body(raw, family))
     started = time.monotonic()
     events = await service.converse_stream(tenant, chat, "InvokeModelWithResponseStream")
-    first = await _first_event(events)
+    first = await first_event(events)
     frames = _invoke_frames(first, events, family, model, started)
     return EventStreamResponse(frames, headers={"X-Amzn-Bedrock-Content-Type": "application/json"})
 
@@ -196,7 +182,7 @@ def _chat_from_native(
     request: Request, model: ModelInfo, family: ChatFamily, body: dict[str, Any]
 ) -> ChatRequest:
     chat = family.to_request(model.model_id, body)
-    chat.request_id, chat.timeout_s = _request_id(request), _timeout(request)
+    chat.request_id, chat.timeout_s = request_id(request), request_timeout(request)
     check_max_tokens(chat.max_tokens, model)
     return chat
 
@@ -212,7 +198,7 @@ async def _invoke_frames(
     first_byte_ms = _ms_since(started)
 
     async def encode() -> AsyncIterator[bytes]:
-        async for event in _chain(first, events):
+        async for event in chain(first, events):
             chunks = translator.translate(event)
             if isinstance(event, Metadata) and chunks:
                 metrics = invocation_metrics(event.usage, _ms_since(started), first_byte_ms)
@@ -221,7 +207,8 @@ async def _invoke_frames(
                 data = json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode()
                 yield eventstream.encode_event("chunk", {"bytes": base64.b64encode(data).decode()})
 
-    async for frame in _guarded(encode(), events, "InvokeModelWithResponseStream"):
+    op = "InvokeModelWithResponseStream"
+    async for frame in guarded(encode(), events, _stream_failure(op), op):
         yield frame
 
 
@@ -243,7 +230,7 @@ async def count_tokens(
     source = body["input"]
     if "converse" in source:
         check_converse(source["converse"])
-        chat = chat_request_from_converse(model.model_id, source["converse"], request_id=_request_id(request))
+        chat = chat_request_from_converse(model.model_id, source["converse"], request_id=request_id(request))
     else:
         family = chat_family_for(model)
         native = parse_native_body(base64.b64decode(source["invokeModel"]["body"]), family)
@@ -254,56 +241,11 @@ async def count_tokens(
 # --- shared ----------------------------------------------------------------------------------------
 
 
-async def _first_event(events: AsyncIterator[StreamEvent]) -> StreamEvent | None:
-    """Pull the first event before answering 200, so early failures are plain HTTP errors."""
-    try:
-        return await anext(events)
-    except StopAsyncIteration:
-        return None
+def _stream_failure(operation: str):
+    def frame(exc: GatewayError) -> bytes:
+        return eventstream.encode_stream_failure(exc, SERVICE, operation)
 
-
-async def _chain(first: StreamEvent | None, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    if first is None:
-        return
-    yield first
-    async for event in events:
-        yield event
-
-
-async def _guarded(
-    frames: AsyncIterator[bytes], events: AsyncIterator[StreamEvent], operation: str
-) -> AsyncIterator[bytes]:
-    """Turn a failure after the first byte into an exception event; always close the service stream."""
-    try:
-        async for frame in frames:
-            yield frame
-    except GatewayError as exc:
-        yield eventstream.encode_stream_failure(exc, SERVICE, operation)
-    except Exception:
-        log.exception("%s stream failed", operation)
-        failure = InternalServerException("The stream failed with an internal error")
-        yield eventstream.encode_stream_failure(failure, SERVICE, operation)
-    finally:
-        # Shielded: on disconnect this runs inside a cancelled scope, and closing the service
-        # stream must still reach the provider (and the meter).
-        with anyio.CancelScope(shield=True):
-            await _aclose(frames)
-            await _aclose(events)
-
-
-async def _aclose(stream: AsyncIterator[Any]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-def _request_id(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
-
-
-def _timeout(request: Request) -> float | None:
-    settings = getattr(request.app.state, "settings", None)
-    return getattr(settings, "request_timeout_s", None)
+    return frame
 
 
 def _ms_since(started: float) -> int:

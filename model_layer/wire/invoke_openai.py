@@ -3,7 +3,7 @@
 Request ``{"messages", "max_completion_tokens"?, "temperature"?, "tools"?, …}`` (``model`` optional:
 the path names the model) → ``chat.completion``; the stream sends ``chat.completion.chunk``
 objects, the last one carrying ``finish_reason``, usage and the invocation metrics. The
-translations themselves are the ``/v1`` API's (``model_layer.api.openai_wire``), so both entry
+translations themselves are the ``/v1`` API's (``model_layer.wire.openai``), so both entry
 points treat an OpenAI body the same way.
 """
 
@@ -15,12 +15,6 @@ from typing import Any, ClassVar
 
 import pydantic
 
-from model_layer.api.openai_wire import (
-    ChatCompletionRequest,
-    ChunkTranslator,
-    chat_request_from_openai,
-    completion_from_response,
-)
 from model_layer.errors import ValidationException
 from model_layer.types import (
     ChatRequest,
@@ -32,6 +26,12 @@ from model_layer.types import (
     StreamEvent,
 )
 from model_layer.wire.native import ChunkStream
+from model_layer.wire.openai import (
+    ChatCompletionRequest,
+    ChunkTranslator,
+    chat_request_from_openai,
+    completion_from_response,
+)
 
 _OPENAI_SCHEMA: dict[str, Any] = {
     "type": "object",

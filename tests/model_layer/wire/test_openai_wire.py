@@ -8,15 +8,6 @@ from typing import Any
 
 import pytest
 
-from model_layer.api.openai_wire import (
-    FINISH_REASONS,
-    ChatCompletionRequest,
-    ChunkTranslator,
-    chat_request_from_openai,
-    completion_from_response,
-    embeddings_body,
-    openai_usage,
-)
 from model_layer.errors import ValidationException
 from model_layer.types import (
     BlockDelta,
@@ -28,6 +19,15 @@ from model_layer.types import (
     Metadata,
     ToolUseStart,
     Usage,
+)
+from model_layer.wire.openai import (
+    FINISH_REASONS,
+    ChatCompletionRequest,
+    ChunkTranslator,
+    chat_request_from_openai,
+    completion_from_response,
+    embeddings_body,
+    openai_usage,
 )
 
 PNG = base64.b64encode(b"\x89PNG fake bytes").decode()
