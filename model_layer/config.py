@@ -8,12 +8,13 @@ names the key (``models[1].provider: unknown provider 'x'``).
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from strata.errors import ConfigurationError
 
@@ -36,76 +37,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
-class LocalProviderConfig(_Strict):
-    """The in-process llama.cpp engine (layer 1) and the local embeddings engine."""
+class ProviderConfigBase(_Strict):
+    """What every ``[[providers]]`` entry has; each provider plug-in's config class extends it.
+
+    A plug-in's class narrows ``type`` to its own ``Literal["…"]`` (the union's discriminator) and
+    adds its keys; see :func:`config_model`.
+    """
 
     name: str
-    type: Literal["local"]
-    model_path: str | None = None  # a GGUF file; None = the packaged SmolLM2-135M
-    n_ctx: int = Field(8192, ge=256)
-    n_parallel: int = Field(4, ge=1, le=64)
-    threads: int | None = Field(None, ge=1)
-    embedding_threads: int | None = Field(None, ge=1)  # onnxruntime threads for embeddings
-
-
-class SageMakerProviderConfig(_Strict):
-    """A SageMaker real-time endpoint speaking the layer-1 container contract (OpenAI chat body)."""
-
-    name: str
-    type: Literal["sagemaker"]
-    region: str | None = None
-    endpoint_url: str | None = None  # e.g. the local container's SageMaker-runtime routes
-    inference_component: str | None = None
-    # False: tool calls by grammar-constrained JSON (response_format), as for the local model;
-    # True: OpenAI `tools`, for containers whose model calls tools natively.
-    native_tools: bool = False
-    timeout_s: float = Field(120.0, gt=0)
-
-
-class BedrockProviderConfig(_Strict):
-    """Amazon Bedrock itself (pass-through with boto3 ``converse_stream``)."""
-
-    name: str
-    type: Literal["bedrock"]
-    region: str | None = None
-    endpoint_url: str | None = None
-    profile: str | None = None
-    timeout_s: float = Field(120.0, gt=0)
-
-
-class OpenAIProviderConfig(_Strict):
-    """Any OpenAI-compatible server: Ollama, vLLM, llama-server, TGI, OpenAI itself."""
-
-    name: str
-    type: Literal["openai"]
-    base_url: str  # including /v1, e.g. http://localhost:11434/v1
-    api_key_env: str | None = None  # name of the env var holding the bearer key (never the key)
-    native_tools: bool = True  # send OpenAI `tools`; False: the server ignores them
-    timeout_s: float = Field(120.0, gt=0)
-
-
-class FakeProviderConfig(_Strict):
-    """Deterministic echo model for tests and demos (see ``providers/fake.py``)."""
-
-    name: str
-    type: Literal["fake"]
-    reply: str | None = None  # fixed answer; None = echo the last user text
-    fail_times: int = Field(0, ge=0)  # the first N calls fail with `fail_with`
-    fail_with: str = "ThrottlingException"
-    fail_mid_stream: bool = False  # fail after the first event instead of before
-    delay_s: float = Field(0.0, ge=0)  # before the first event
-    chunk_delay_s: float = Field(0.0, ge=0)  # between events
-    embedding_dimensions: int = Field(384, ge=1, le=8192)
-
-
-ProviderConfig = Annotated[
-    LocalProviderConfig
-    | SageMakerProviderConfig
-    | BedrockProviderConfig
-    | OpenAIProviderConfig
-    | FakeProviderConfig,
-    Field(discriminator="type"),
-]
+    type: str
 
 
 class ModelConfig(_Strict):
@@ -151,7 +91,7 @@ class QuotaConfig(_Strict):
 
 
 class StrataConfig(_Strict):
-    providers: list[ProviderConfig] = []
+    providers: list[ProviderConfigBase] = []
     models: list[ModelConfig] = []
     retry: RetryConfig = RetryConfig()
     quotas: QuotaConfig = QuotaConfig()
@@ -172,8 +112,23 @@ class StrataConfig(_Strict):
                     )
         return self
 
-    def provider(self, name: str) -> ProviderConfig:
+    def provider(self, name: str) -> ProviderConfigBase:
         return next(p for p in self.providers if p.name == name)
+
+
+def provider_config_classes() -> dict[str, type[ProviderConfigBase]]:
+    """``{type: config class}`` of every registered provider plug-in."""
+    from model_layer import plugins
+
+    return {name: plugin.config for name, plugin in plugins.load(plugins.PROVIDERS).items()}
+
+
+@functools.cache
+def config_model() -> type[StrataConfig]:
+    """:class:`StrataConfig` whose ``providers`` are the union of the registered plug-ins' configs."""
+    classes = tuple(provider_config_classes().values())
+    entry = Annotated[Union[classes], Field(discriminator="type")]  # noqa: UP007 - built at run time
+    return create_model("StrataConfig", __base__=StrataConfig, providers=(list[entry], []))
 
 
 def _unique(key: str, names: list[str]) -> None:
@@ -221,7 +176,7 @@ DEFAULTS: dict = {
 def parse_config(data: dict, source: str = "strata.toml") -> StrataConfig:
     """Validate a parsed TOML document; one-line ConfigurationError naming the offending key."""
     try:
-        return StrataConfig.model_validate(data)
+        return config_model().model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = _format_loc(first["loc"])
@@ -239,7 +194,7 @@ def _format_loc(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"local", "sagemaker", "bedrock", "openai", "fake"} and out.endswith("]"):
+        elif part in provider_config_classes() and out.endswith("]"):
             continue  # the discriminator tag pydantic inserts into the location
         else:
             out += f".{part}" if out else str(part)

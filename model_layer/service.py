@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol
 
 from model_layer.types import (
     ChatRequest,
     ChatResponse,
     EmbeddingResult,
+    InvocationBodies,
     Metadata,
     ModelInfo,
     StreamEvent,
@@ -70,14 +70,6 @@ class Meter(Protocol):
         error_code: str | None,
         bodies: InvocationBodies | None = None,
     ) -> None: ...
-
-
-@dataclass(frozen=True)
-class InvocationBodies:
-    """What was asked and answered, for an invocation log that records bodies (opt-in)."""
-
-    request: ChatRequest
-    response: ChatResponse | None  # None when the call failed before producing an answer
 
 
 class NoLimits:

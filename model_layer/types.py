@@ -133,6 +133,14 @@ class ChatResponse:
         return "".join(b.get("text", "") for b in self.content)
 
 
+@dataclass(frozen=True)
+class InvocationBodies:
+    """What was asked and answered, for an invocation log that records bodies (opt-in)."""
+
+    request: ChatRequest
+    response: ChatResponse | None  # None when the call failed before producing an answer
+
+
 async def collect(events: AsyncIterator[StreamEvent]) -> ChatResponse:
     """Collect a stream into a response: the one path shared by streaming and non-streaming calls."""
     return fold([ev async for ev in events])

@@ -7,9 +7,11 @@ deterministic fake used by tests. Capabilities are data (class attributes), not 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import ClassVar, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from model_layer.config import ModelConfig, ProviderConfigBase
 from model_layer.types import ChatRequest, EmbeddingResult, ModelInfo, StreamEvent
 
 
@@ -34,3 +36,18 @@ class Provider(Protocol):
     async def count_tokens(self, request: ChatRequest) -> int: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderPlugin:
+    """What a provider registers in the ``strata.providers`` entry-point group.
+
+    ``config`` is its ``[[providers]]`` config class (a :class:`~model_layer.config.ProviderConfigBase`
+    whose ``type`` is ``Literal[<type>]``); ``factory(config, models)`` builds one provider for the
+    gateway models routed to it; ``display_name`` is the providerName its models show by default.
+    """
+
+    type: str
+    display_name: str
+    config: type[ProviderConfigBase]
+    factory: Callable[[Any, list[ModelConfig]], Provider]

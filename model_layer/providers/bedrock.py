@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from infrastructure.runtime.bridge import iterate_in_thread, run_in_thread
-from model_layer.config import BedrockProviderConfig, ModelConfig
+from model_layer.config import ModelConfig, ProviderConfigBase
 from model_layer.errors import ValidationException
 from model_layer.providers.aws import aws_error, decode_blobs, make_client
+from model_layer.providers.base import ProviderPlugin
 from model_layer.providers.common import model_info
 from model_layer.types import (
     BlockDelta,
@@ -30,6 +33,16 @@ from model_layer.types import (
     ToolUseStart,
     Usage,
 )
+
+
+class BedrockProviderConfig(ProviderConfigBase):
+    """Amazon Bedrock itself (pass-through with boto3 ``converse_stream``)."""
+
+    type: Literal["bedrock"]
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    timeout_s: float = Field(120.0, gt=0)
 
 
 def converse_kwargs(request: ChatRequest) -> dict[str, Any]:
@@ -185,3 +198,8 @@ class BedrockProvider:
 
     async def aclose(self) -> None:
         self.client.close()
+
+
+PLUGIN = ProviderPlugin(
+    type="bedrock", display_name="Amazon Bedrock", config=BedrockProviderConfig, factory=BedrockProvider
+)

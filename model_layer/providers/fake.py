@@ -18,10 +18,13 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from model_layer.config import FakeProviderConfig, ModelConfig
+from pydantic import Field
+
+from model_layer.config import ModelConfig, ProviderConfigBase
 from model_layer.errors import GatewayError, InternalServerException
+from model_layer.providers.base import ProviderPlugin
 from model_layer.providers.common import (
     ERRORS_BY_CODE,
     block_text,
@@ -46,6 +49,19 @@ from model_layer.types import (
     ToolUseStart,
     Usage,
 )
+
+
+class FakeProviderConfig(ProviderConfigBase):
+    """Deterministic echo model for tests and demos (see ``providers/fake.py``)."""
+
+    type: Literal["fake"]
+    reply: str | None = None  # fixed answer; None = echo the last user text
+    fail_times: int = Field(0, ge=0)  # the first N calls fail with `fail_with`
+    fail_with: str = "ThrottlingException"
+    fail_mid_stream: bool = False  # fail after the first event instead of before
+    delay_s: float = Field(0.0, ge=0)  # before the first event
+    chunk_delay_s: float = Field(0.0, ge=0)  # between events
+    embedding_dimensions: int = Field(384, ge=1, le=8192)
 
 
 class FakeProvider:
@@ -173,3 +189,8 @@ def hashed_vector(text: str, dims: int) -> list[float]:
     out = out[:dims]
     norm = math.sqrt(sum(v * v for v in out)) or 1.0
     return [v / norm for v in out]
+
+
+PLUGIN = ProviderPlugin(
+    type="fake", display_name="Strata (fake)", config=FakeProviderConfig, factory=FakeProvider
+)

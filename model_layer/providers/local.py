@@ -18,18 +18,21 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from infrastructure.runtime.bridge import run_in_thread
 from infrastructure.runtime.errors import EngineClosedError, InvalidRequestError
 from infrastructure.runtime.weights import ModelFileError, check_gguf
-from model_layer.config import LocalProviderConfig, ModelConfig
+from model_layer.config import ModelConfig, ProviderConfigBase
 from model_layer.errors import (
     GatewayError,
     ModelErrorException,
     ModelNotReadyException,
     ValidationException,
 )
+from model_layer.providers.base import ProviderPlugin
 from model_layer.providers.common import elapsed_ms, model_info
 from model_layer.providers.openai_format import (
     Capabilities,
@@ -54,6 +57,18 @@ from model_layer.types import (
     ModelInfo,
     StreamEvent,
 )
+
+
+class LocalProviderConfig(ProviderConfigBase):
+    """The in-process llama.cpp engine (layer 1) and the local embeddings engine."""
+
+    type: Literal["local"]
+    model_path: str | None = None  # a GGUF file; None = the packaged SmolLM2-135M
+    n_ctx: int = Field(8192, ge=256)
+    n_parallel: int = Field(4, ge=1, le=64)
+    threads: int | None = Field(None, ge=1)
+    embedding_threads: int | None = Field(None, ge=1)  # onnxruntime threads for embeddings
+
 
 LOCAL_CAPS = Capabilities(native_tools=False, images=False)
 DEFAULT_MAX_TOKENS = 1024  # SmolLM2 usually stops on its own; this bounds the rare run-on answer
@@ -245,3 +260,8 @@ def _template_tokens(engine: Any, messages: list[dict[str, Any]]) -> int:
     if isinstance(engine, ChatEngine):
         return int(engine.count_tokens(messages, add_generation_prompt=False))
     return int(engine.count_tokens(messages))
+
+
+PLUGIN = ProviderPlugin(
+    type="local", display_name="Strata (local)", config=LocalProviderConfig, factory=LocalProvider
+)

@@ -13,11 +13,12 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
+from pydantic import Field
 
-from model_layer.config import ModelConfig, OpenAIProviderConfig
+from model_layer.config import ModelConfig, ProviderConfigBase
 from model_layer.errors import (
     GatewayError,
     ModelErrorException,
@@ -27,6 +28,7 @@ from model_layer.errors import (
     ThrottlingException,
     ValidationException,
 )
+from model_layer.providers.base import ProviderPlugin
 from model_layer.providers.common import block_text, elapsed_ms, model_info
 from model_layer.providers.openai_format import (
     Capabilities,
@@ -38,6 +40,16 @@ from model_layer.providers.openai_format import (
     usage_from_openai,
 )
 from model_layer.types import ChatRequest, EmbeddingResult, MessageStart, Metadata, ModelInfo, StreamEvent
+
+
+class OpenAIProviderConfig(ProviderConfigBase):
+    """Any OpenAI-compatible server: Ollama, vLLM, llama-server, TGI, OpenAI itself."""
+
+    type: Literal["openai"]
+    base_url: str  # including /v1, e.g. http://localhost:11434/v1
+    api_key_env: str | None = None  # name of the env var holding the bearer key (never the key)
+    native_tools: bool = True  # send OpenAI `tools`; False: the server ignores them
+    timeout_s: float = Field(120.0, gt=0)
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -184,3 +196,8 @@ class OpenAICompatProvider:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+PLUGIN = ProviderPlugin(
+    type="openai", display_name="OpenAI-compatible", config=OpenAIProviderConfig, factory=OpenAICompatProvider
+)

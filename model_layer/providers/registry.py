@@ -1,8 +1,9 @@
 """The provider registry and the model router built from ``strata.toml`` at start-up.
 
 ``build_router(settings)`` loads the config, creates one provider per ``[[providers]]`` entry (by
-its ``type``, looked up in :data:`PROVIDER_TYPES`, the one seam a new backend registers in) and
-returns a :class:`ModelRouter`, which implements ``model_layer.service.Router``:
+its ``type``: the provider plug-in registered under that name in the ``strata.providers``
+entry-point group, see :mod:`model_layer.plugins`) and returns a :class:`ModelRouter`, which
+implements ``model_layer.service.Router``:
 
 - routing by gateway model id (also accepted: the foundation-model ARN of an id, and a geo
   inference-profile prefix such as ``us.``); malformed ids → ValidationException (botocore's
@@ -16,15 +17,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import importlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from model_layer import plugins
 from model_layer.config import ModelConfig, StrataConfig, load_config
 from model_layer.errors import GatewayError, ResourceNotFoundException, ValidationException
-from model_layer.providers.base import Provider
+from model_layer.providers.base import Provider, ProviderPlugin
 from model_layer.providers.common import model_info
 from model_layer.providers.resilience import (
     RetryPolicy,
@@ -40,21 +41,6 @@ from model_layer.types import ChatRequest, EmbeddingResult, ModelInfo, StreamEve
 
 log = logging.getLogger("strata.gateway.providers")
 
-# type -> "module:Class"; imported only when configured (boto3 clients, llama.cpp are not free).
-PROVIDER_TYPES: dict[str, str] = {
-    "local": "model_layer.providers.local:LocalProvider",
-    "sagemaker": "model_layer.providers.sagemaker:SageMakerProvider",
-    "bedrock": "model_layer.providers.bedrock:BedrockProvider",
-    "openai": "model_layer.providers.openai_compat:OpenAICompatProvider",
-    "fake": "model_layer.providers.fake:FakeProvider",
-}
-PROVIDER_DISPLAY_NAMES = {
-    "local": "Strata (local)",
-    "sagemaker": "Amazon SageMaker",
-    "bedrock": "Amazon Bedrock",
-    "openai": "OpenAI-compatible",
-    "fake": "Strata (fake)",
-}
 _GEO_PREFIXES = ("us", "eu", "apac", "us-gov", "sa", "amer", "global", "jp", "au", "ca")
 _ARN_RE = re.compile(
     r"arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]*:\d{0,12}:(?:foundation-model|inference-profile)/(.+)"
@@ -80,11 +66,14 @@ def check_model_id(model_id: str) -> None:
         )
 
 
+def provider_plugins() -> dict[str, ProviderPlugin]:
+    """The registered provider plug-ins by type."""
+    return plugins.load(plugins.PROVIDERS)
+
+
 def create_provider(config: Any, models: list[ModelConfig]) -> Provider:
-    """Instantiate the provider class registered for ``config.type``."""
-    module_name, _, class_name = PROVIDER_TYPES[config.type].partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(config, models)
+    """Build a provider with the factory of the plug-in registered for ``config.type``."""
+    return provider_plugins()[config.type].factory(config, models)
 
 
 class ModelRouter:
@@ -109,7 +98,7 @@ class ModelRouter:
                 served = [m for m in config.models if m.provider == provider_config.name]
                 self.providers[provider_config.name] = factory(provider_config, served)
         self._infos = {
-            m.id: model_info(m, PROVIDER_DISPLAY_NAMES[config.provider(m.provider).type])
+            m.id: model_info(m, provider_plugins()[config.provider(m.provider).type].display_name)
             for m in config.models
         }
 

@@ -16,12 +16,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from infrastructure.runtime.bridge import iterate_in_thread, run_in_thread
-from model_layer.config import ModelConfig, SageMakerProviderConfig
+from model_layer.config import ModelConfig, ProviderConfigBase
 from model_layer.errors import ModelStreamErrorException
 from model_layer.providers.aws import aws_error, make_client
+from model_layer.providers.base import ProviderPlugin
 from model_layer.providers.common import elapsed_ms, model_info
 from model_layer.providers.local import build_chat_body
 from model_layer.providers.openai_format import (
@@ -33,6 +36,19 @@ from model_layer.providers.openai_format import (
     usage_from_openai,
 )
 from model_layer.types import ChatRequest, EmbeddingResult, MessageStart, Metadata, ModelInfo, StreamEvent
+
+
+class SageMakerProviderConfig(ProviderConfigBase):
+    """A SageMaker real-time endpoint speaking the layer-1 container contract (OpenAI chat body)."""
+
+    type: Literal["sagemaker"]
+    region: str | None = None
+    endpoint_url: str | None = None  # e.g. the local container's SageMaker-runtime routes
+    inference_component: str | None = None
+    # False: tool calls by grammar-constrained JSON (response_format), as for the local model;
+    # True: OpenAI `tools`, for containers whose model calls tools natively.
+    native_tools: bool = False
+    timeout_s: float = Field(120.0, gt=0)
 
 
 def json_lines(parts: Iterator[bytes]) -> Iterator[dict[str, Any]]:
@@ -163,3 +179,11 @@ class SageMakerProvider:
 
     async def aclose(self) -> None:
         self.client.close()
+
+
+PLUGIN = ProviderPlugin(
+    type="sagemaker",
+    display_name="Amazon SageMaker",
+    config=SageMakerProviderConfig,
+    factory=SageMakerProvider,
+)

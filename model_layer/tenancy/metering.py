@@ -18,13 +18,10 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from model_layer.tenancy.metrics import GatewayMetrics
-from model_layer.types import ModelInfo, Tenant, Usage
-
-if TYPE_CHECKING:
-    from model_layer.service import InvocationBodies
+from model_layer.types import InvocationBodies, ModelInfo, Tenant, Usage
 
 log = logging.getLogger("strata.gateway.metering")
 

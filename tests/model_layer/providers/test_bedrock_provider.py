@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from model_layer.config import BedrockProviderConfig, ModelConfig
+from model_layer.config import ModelConfig
 from model_layer.errors import (
     ModelErrorException,
     ModelNotReadyException,
@@ -18,7 +18,12 @@ from model_layer.errors import (
     ThrottlingException,
     ValidationException,
 )
-from model_layer.providers.bedrock import BedrockProvider, converse_kwargs, event_from_bedrock
+from model_layer.providers.bedrock import (
+    BedrockProvider,
+    BedrockProviderConfig,
+    converse_kwargs,
+    event_from_bedrock,
+)
 from model_layer.types import (
     BlockDelta,
     BlockStart,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from model_layer.config import FakeProviderConfig
-from model_layer.providers.fake import FakeProvider, example_from_schema, hashed_vector
+from model_layer.providers.fake import FakeProvider, FakeProviderConfig, example_from_schema, hashed_vector
 from model_layer.types import ChatRequest, ToolSpec, collect
 from tests.model_layer.providers.provider_helpers import chat, run
 

@@ -8,9 +8,8 @@ import json
 import jsonschema
 import pytest
 
-from model_layer.config import LocalProviderConfig
 from model_layer.errors import ValidationException
-from model_layer.providers.local import LocalProvider
+from model_layer.providers.local import LocalProvider, LocalProviderConfig
 from model_layer.types import BlockDelta, BlockStart, ChatRequest, MessageStop, ToolSpec, collect
 
 pytestmark = pytest.mark.model

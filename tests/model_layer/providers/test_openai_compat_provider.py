@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from model_layer.config import ModelConfig, OpenAIProviderConfig
+from model_layer.config import ModelConfig
 from model_layer.errors import (
     ModelErrorException,
     ModelTimeoutException,
@@ -20,7 +20,7 @@ from model_layer.errors import (
     ThrottlingException,
     ValidationException,
 )
-from model_layer.providers.openai_compat import OpenAICompatProvider
+from model_layer.providers.openai_compat import OpenAICompatProvider, OpenAIProviderConfig
 from model_layer.types import ToolSpec, collect
 from tests.model_layer.providers.provider_helpers import chat, drain, run
 

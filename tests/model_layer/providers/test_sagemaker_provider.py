@@ -15,9 +15,8 @@ import pytest
 from infrastructure.runtime.container import create_app
 from infrastructure.runtime.engine import AsyncMethods
 from infrastructure.runtime.errors import InvalidRequestError
-from model_layer.config import SageMakerProviderConfig
 from model_layer.errors import ModelStreamErrorException, ValidationException
-from model_layer.providers.sagemaker import SageMakerProvider, json_lines
+from model_layer.providers.sagemaker import SageMakerProvider, SageMakerProviderConfig, json_lines
 from model_layer.types import ToolSpec, collect
 from tests.model_layer.providers.provider_helpers import chat, drain, run
 

@@ -42,11 +42,7 @@ def test_the_example_file_loads_and_documents_every_key():
 
     documented = set()
     for model in (
-        cfg.LocalProviderConfig,
-        cfg.SageMakerProviderConfig,
-        cfg.BedrockProviderConfig,
-        cfg.OpenAIProviderConfig,
-        cfg.FakeProviderConfig,
+        *cfg.provider_config_classes().values(),
         cfg.ModelConfig,
         cfg.RetryConfig,
         cfg.QuotaConfig,
