@@ -63,9 +63,8 @@ def _url(host: str, port: int) -> str:
 
 
 def _run(settings, console: Console, *, banner_extra: list[str] | None = None) -> None:
-    import uvicorn
-
     from model_layer.app import create_app
+    from model_layer.serving import serve
 
     check_port_free(settings.host, settings.port)
     with console.status("loading models…"):
@@ -78,7 +77,7 @@ def _run(settings, console: Console, *, banner_extra: list[str] | None = None) -
     console.print(f"  Bedrock clients: endpoint_url={base_url}   OpenAI clients: base_url={base_url}/v1")
     for line in banner_extra or []:
         console.print(line)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    serve(app, settings)
 
 
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]

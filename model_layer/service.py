@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from model_layer.call_context import note_call
 from model_layer.types import (
     ChatRequest,
     ChatResponse,
@@ -25,6 +26,7 @@ from model_layer.types import (
     collect,
     fold,
 )
+from model_layer.wire.bounds import check_chat_request
 
 
 class Router(Protocol):
@@ -104,6 +106,7 @@ class ModelService:
     ) -> AsyncIterator[StreamEvent]:
         """Check limits *before* the first byte, then stream; metering happens in ``finally``."""
         model = self.router.get_model(request.model_id)
+        check_chat_request(request)
         request.tenant_id = tenant.tenant_id
         await self.limiter.check(tenant, model.model_id, request.max_tokens or 0)
         return self._metered(tenant, model, request, operation)
@@ -127,6 +130,7 @@ class ModelService:
             raise
         finally:
             latency = int((time.monotonic() - started) * 1000)
+            note_call(operation, model.model_id, usage, error_code)
             await self.limiter.add_tokens(tenant, model.model_id, usage.total_tokens)
             await self.meter.record(
                 tenant=tenant,
@@ -156,6 +160,7 @@ class ModelService:
             raise
         finally:
             tokens = result.input_tokens if result else 0
+            note_call("Embed", model.model_id, Usage(input_tokens=tokens), error_code)
             await self.limiter.add_tokens(tenant, model.model_id, tokens)
             await self.meter.record(
                 tenant=tenant,
@@ -169,6 +174,7 @@ class ModelService:
 
     async def count_tokens(self, tenant: Tenant, request: ChatRequest) -> int:
         self.router.get_model(request.model_id)
+        check_chat_request(request)
         return await self.router.count_tokens(request)
 
     async def aclose(self) -> None:

@@ -10,6 +10,9 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from model_layer.serving import uvicorn_config
+from model_layer.settings import GatewaySettings
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -21,7 +24,8 @@ def _free_port() -> int:
 def serve_app(app) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields the base URL; stops on exit."""
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    settings = getattr(app.state, "settings", None) or GatewaySettings()
+    config = uvicorn_config(app, settings, host="127.0.0.1", port=port)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
