@@ -90,11 +90,19 @@ class QuotaConfig(_Strict):
     tokens_per_minute: int | None = Field(None, ge=1)
 
 
+class StateConfig(_Strict):
+    """Where the gateway keeps tenants, keys, limits and usage (shared by every replica)."""
+
+    url: str | None = None  # sqlite:///path or postgresql://user:pass@host/db; None = $STRATA_HOME/strata.db
+    poll_interval_s: float = Field(1.0, gt=0, le=60)  # how often a replica checks for changes by others
+
+
 class StrataConfig(_Strict):
     providers: list[ProviderConfigBase] = []
     models: list[ModelConfig] = []
     retry: RetryConfig = RetryConfig()
     quotas: QuotaConfig = QuotaConfig()
+    state: StateConfig = StateConfig()
 
     @model_validator(mode="after")
     def _check_references(self) -> StrataConfig:

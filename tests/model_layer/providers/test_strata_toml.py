@@ -46,6 +46,7 @@ def test_the_example_file_loads_and_documents_every_key():
         cfg.ModelConfig,
         cfg.RetryConfig,
         cfg.QuotaConfig,
+        cfg.StateConfig,
     ):
         for key in model.model_fields:
             assert f"{key} =" in text or f"# {key} =" in text, f"{model.__name__}.{key} undocumented"

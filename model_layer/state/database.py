@@ -1,0 +1,211 @@
+"""Opening the state database (SQLite by default, PostgreSQL by URL) and migrating it to the latest schema.
+
+``open_database(url)`` returns a :class:`Database`: a SQLAlchemy engine with the pragmas and
+transaction rules each backend needs, already migrated (Alembic, ``migrations/versions``) under
+a lock so that two replicas or a CLI starting beside a gateway never migrate twice.
+
+SQLite specifics: the file is created 0600 (SQLite gives its ``-wal``/``-shm`` files the database
+file's mode), WAL journal so readers never block the writer, ``synchronous=NORMAL`` (a commit
+survives a killed process; only an OS crash can lose the last ones), and write transactions start
+with ``BEGIN IMMEDIATE`` so concurrent writers wait on ``busy_timeout`` instead of failing. A
+database that exists but cannot be written (read-only file system or file) is opened read-only:
+listing keys and usage still works, writes fail with a clear :class:`StateReadOnlyError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from strata.errors import ConfigurationError, StrataError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_PG_MIGRATION_LOCK = 0x5354_5241  # "STRA": pg_advisory_lock key held while migrating
+
+
+class StateReadOnlyError(StrataError):
+    """A write was asked of a state database opened read-only."""
+
+
+class StateUnavailableError(StrataError):
+    """The state database cannot be reached or opened."""
+
+
+@dataclass
+class Database:
+    """The engine plus what callers need to know about it."""
+
+    engine: Engine
+    url: str  # with any password masked, for messages
+    read_only: bool = False
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        if self.read_only:
+            raise StateReadOnlyError(
+                f"the state database {self.url} is read-only",
+                hint="point STRATA_HOME (or [state] url) at a writable location",
+            )
+        with self.engine.connect().execution_options(strata_write=True) as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def open_database(url: str, *, migrate_schema: bool = True) -> Database:
+    """Open (creating and migrating if needed) the database at ``url``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = _open_sqlite(Path(parsed.database or ""))
+    elif parsed.get_backend_name() == "postgresql":
+        db = _open_postgresql(url)
+    else:
+        raise ConfigurationError(
+            f"unsupported state database {parsed.get_backend_name()!r}",
+            hint="use sqlite:///path or postgresql://user@host/db",
+        )
+    if migrate_schema:
+        migrate(db)
+    return db
+
+
+def _open_sqlite(path: Path) -> Database:
+    if not str(path) or str(path) == ":memory:":
+        raise ConfigurationError("the state database must be a file", hint="use sqlite:///path/to/strata.db")
+    read_only = path.exists() and not os.access(path, os.W_OK)
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StateUnavailableError(
+                f"cannot create the state database {path}: {exc.strerror}",
+                hint="set STRATA_HOME to a writable directory",
+            ) from None
+    elif not read_only and not os.access(path.parent, os.W_OK):
+        read_only = True  # SQLite needs the directory for its -wal/-shm files
+    # The URI form is the only one that can say "read-only" (SQLAlchemy passes uri=true through).
+    query = "?mode=ro&uri=true" if read_only else "?uri=true"
+    engine = create_engine(
+        f"sqlite+pysqlite:///file:{path}{query}",
+        connect_args={"check_same_thread": False, "timeout": 5},
+    )
+    _sqlite_rules(engine, read_only)
+    return Database(engine, str(path), read_only)
+
+
+def _sqlite_rules(engine: Engine, read_only: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # transactions are begun below, not by the driver
+        cursor = dbapi_conn.cursor()
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("strata_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _open_postgresql(url: str) -> Database:
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    engine = create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    return Database(engine, parsed.render_as_string(hide_password=True))
+
+
+# --- migrations ----------------------------------------------------------------------------------
+
+
+def _alembic_config(conn: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(db: Database) -> None:
+    """Bring the schema to the latest revision, once, whoever else is starting at the same time."""
+    try:
+        if current_revision(db) == head_revision():
+            return
+        if db.read_only:
+            raise StateReadOnlyError(
+                f"the state database {db.url} needs a schema upgrade but is read-only",
+                hint="run any strata command once with write access",
+            )
+        with _migration_lock(db), db.engine.connect().execution_options(strata_write=True) as conn:
+            command.upgrade(_alembic_config(conn), "head")
+            conn.commit()
+    except SQLAlchemyError as exc:
+        raise StateUnavailableError(
+            f"cannot open the state database {db.url}: {type(exc.orig or exc).__name__}",
+            hint="check [state] url / STRATA_STATE_URL and that the server is up",
+        ) from exc
+
+
+@contextlib.contextmanager
+def _migration_lock(db: Database) -> Iterator[None]:
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_MIGRATION_LOCK})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_MIGRATION_LOCK})")
+                conn.commit()
+        return
+    lock_path = Path(db.url + ".migrate-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
