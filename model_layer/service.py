@@ -1,19 +1,26 @@
 """The gateway's model service: what every API router calls, whatever wire format it speaks.
 
-Order of work for one call: quota check → route to a provider (retries, fallback, timeout) →
-stream events → metering and metrics once the stream ends (also when it fails or is cancelled).
-The pieces are injected (``Router``, ``Limiter``, ``Meter``), so each is small and testable.
+Order of work for one call: the tenant may use the model (its policy) → request bounds →
+admission (budgets, then rate limits reserving the call's worst case) → route to a provider
+(retries, fallback, timeout) → stream events → when the stream ends, however it ends (finished,
+failed, timed out, client gone): settle the reservation with the tokens really used and meter
+the call with its outcome. The pieces are injected (``Router``, ``Limiter``, ``Meter``), so each
+is small and testable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from model_layer.call_context import note_call
+from model_layer.errors import AccessDeniedException
+from model_layer.estimate import estimate_input_tokens, estimate_text_tokens
 from model_layer.types import (
+    BlockDelta,
     ChatRequest,
     ChatResponse,
     EmbeddingResult,
@@ -27,6 +34,13 @@ from model_layer.types import (
     fold,
 )
 from model_layer.wire.bounds import check_chat_request
+
+log = logging.getLogger("strata.gateway")
+
+NO_ACCESS = "You don't have access to the model with the specified model ID."
+
+# How a metered call ended.
+COMPLETE, ERROR, CLIENT_DISCONNECTED = "complete", "error", "client_disconnected"
 
 
 class Router(Protocol):
@@ -48,13 +62,14 @@ class Router(Protocol):
 
 
 class Limiter(Protocol):
-    """Per-tenant request and token rate limits (``model_layer.tenancy``)."""
+    """Admission control per tenant and model (``model_layer.tenancy``)."""
 
-    async def check(self, tenant: Tenant, model_id: str, estimated_tokens: int) -> None:
-        """Raise ``ThrottlingException`` (with ``retry_after_s``) when over a limit."""
+    async def admit(self, tenant: Tenant, model_id: str, worst_case_tokens: int) -> Any:
+        """Reserve the call's worst case or raise ``ThrottlingException`` /
+        ``ServiceQuotaExceededException``; the result is handed back to :meth:`settle`."""
         ...
 
-    async def add_tokens(self, tenant: Tenant, model_id: str, tokens: int) -> None: ...
+    async def settle(self, admission: Any, used_tokens: int) -> None: ...
 
 
 class Meter(Protocol):
@@ -70,15 +85,16 @@ class Meter(Protocol):
         latency_ms: int,
         request_id: str | None,
         error_code: str | None,
+        outcome: str = COMPLETE,
         bodies: InvocationBodies | None = None,
     ) -> None: ...
 
 
 class NoLimits:
-    async def check(self, tenant: Tenant, model_id: str, estimated_tokens: int) -> None:
+    async def admit(self, tenant: Tenant, model_id: str, worst_case_tokens: int) -> None:
         return None
 
-    async def add_tokens(self, tenant: Tenant, model_id: str, tokens: int) -> None:
+    async def settle(self, admission: Any, used_tokens: int) -> None:
         return None
 
 
@@ -95,97 +111,183 @@ class ModelService:
         self.limiter: Limiter = limiter or NoLimits()
         self.meter: Meter = meter or NoMeter()
 
-    def list_models(self) -> list[ModelInfo]:
-        return self.router.list_models()
+    # --- models a tenant may use ---------------------------------------------------------------
 
-    def get_model(self, model_id: str) -> ModelInfo:
-        return self.router.get_model(model_id)
+    def list_models(self, tenant: Tenant | None = None) -> list[ModelInfo]:
+        models = self.router.list_models()
+        if tenant is None:
+            return models
+        return [m for m in models if tenant.policy.allows(m.model_id)]
+
+    def get_model(self, model_id: str, tenant: Tenant | None = None) -> ModelInfo:
+        """The model, or ``AccessDeniedException`` if ``tenant`` may not use it."""
+        model = self.router.get_model(model_id)
+        if tenant is not None and not tenant.policy.allows(model.model_id):
+            raise AccessDeniedException(NO_ACCESS)
+        return model
+
+    # --- chat ------------------------------------------------------------------------------------
 
     async def converse_stream(
         self, tenant: Tenant, request: ChatRequest, operation: str = "Converse"
     ) -> AsyncIterator[StreamEvent]:
-        """Check limits *before* the first byte, then stream; metering happens in ``finally``."""
-        model = self.router.get_model(request.model_id)
+        """Admit *before* the first byte, then stream; settling and metering happen when it ends."""
+        model = self.get_model(request.model_id, tenant)
         check_chat_request(request)
         request.tenant_id = tenant.tenant_id
-        await self.limiter.check(tenant, model.model_id, request.max_tokens or 0)
-        return self._metered(tenant, model, request, operation)
+        worst_case = estimate_input_tokens(request) + (request.max_tokens or model.context_window)
+        admission = await self.limiter.admit(tenant, model.model_id, worst_case)
+        return self._metered(tenant, model, request, operation, admission)
 
     async def _metered(
-        self, tenant: Tenant, model: ModelInfo, request: ChatRequest, operation: str
+        self, tenant: Tenant, model: ModelInfo, request: ChatRequest, operation: str, admission: Any
     ) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
-        usage, error_code = Usage(), None
+        usage: Usage | None = None
+        error_code, outcome, events, deltas = None, COMPLETE, 0, 0
         # Keep the events only when the meter logs bodies: the common path stores nothing.
         seen: list[StreamEvent] | None = [] if getattr(self.meter, "wants_bodies", False) else None
         try:
             async for event in self.router.converse_stream(request):
-                if isinstance(event, Metadata):
+                events += 1
+                if isinstance(event, BlockDelta):
+                    deltas += 1
+                elif isinstance(event, Metadata):
                     usage = event.usage
                 if seen is not None:
                     seen.append(event)
                 yield event
+        except (GeneratorExit, asyncio.CancelledError):
+            outcome = CLIENT_DISCONNECTED
+            raise
         except Exception as exc:
-            error_code = getattr(exc, "code", type(exc).__name__)
+            outcome, error_code = ERROR, getattr(exc, "code", type(exc).__name__)
             raise
         finally:
-            latency = int((time.monotonic() - started) * 1000)
-            note_call(operation, model.model_id, usage, error_code)
-            await self.limiter.add_tokens(tenant, model.model_id, usage.total_tokens)
-            await self.meter.record(
-                tenant=tenant,
-                model=model,
-                operation=operation,
-                usage=usage,
-                latency_ms=latency,
-                request_id=request.request_id,
-                error_code=error_code,
-                bodies=_bodies(request, seen),
+            if usage is None:
+                usage = _usage_so_far(request, events, deltas)
+            finish = self._finish(
+                tenant, model, request, operation, admission, usage, started, error_code, outcome, seen
             )
+            # Shielded: a cancelled request (client gone) must still be settled and metered.
+            await asyncio.shield(finish)
+
+    async def _finish(
+        self,
+        tenant: Tenant,
+        model: ModelInfo,
+        request: ChatRequest,
+        operation: str,
+        admission: Any,
+        usage: Usage,
+        started: float,
+        error_code: str | None,
+        outcome: str,
+        seen: list[StreamEvent] | None,
+    ) -> None:
+        latency = int((time.monotonic() - started) * 1000)
+        note_call(operation, model.model_id, usage, error_code or (None if outcome == COMPLETE else outcome))
+        try:
+            await self.limiter.settle(admission, usage.total_tokens)
+        except Exception:  # a rate-limit store outage must not lose the usage record below
+            log.exception("could not settle the rate-limit reservation of %s", request.request_id)
+        await self.meter.record(
+            tenant=tenant,
+            model=model,
+            operation=operation,
+            usage=usage,
+            latency_ms=latency,
+            request_id=request.request_id,
+            error_code=error_code,
+            outcome=outcome,
+            bodies=_bodies(request, seen),
+        )
 
     async def converse(
         self, tenant: Tenant, request: ChatRequest, operation: str = "Converse"
     ) -> ChatResponse:
         return await collect(await self.converse_stream(tenant, request, operation))
 
-    async def embed(self, tenant: Tenant, model_id: str, texts: list[str], request_id: str | None = None):
-        model = self.router.get_model(model_id)
-        await self.limiter.check(tenant, model.model_id, 0)
-        started, error_code, result = time.monotonic(), None, None
+    # --- embeddings and tokens -------------------------------------------------------------------
+
+    async def embed(
+        self, tenant: Tenant, model_id: str, texts: list[str], request_id: str | None = None
+    ) -> EmbeddingResult:
+        model = self.get_model(model_id, tenant)
+        admission = await self.limiter.admit(tenant, model.model_id, estimate_text_tokens(texts))
+        started, error_code, outcome, result = time.monotonic(), None, COMPLETE, None
         try:
             result = await self.router.embed(model.model_id, texts)
             return result
+        except asyncio.CancelledError:
+            outcome = CLIENT_DISCONNECTED
+            raise
         except Exception as exc:
-            error_code = getattr(exc, "code", type(exc).__name__)
+            outcome, error_code = ERROR, getattr(exc, "code", type(exc).__name__)
             raise
         finally:
-            tokens = result.input_tokens if result else 0
-            note_call("Embed", model.model_id, Usage(input_tokens=tokens), error_code)
-            await self.limiter.add_tokens(tenant, model.model_id, tokens)
-            await self.meter.record(
-                tenant=tenant,
-                model=model,
-                operation="Embed",
-                usage=Usage(input_tokens=tokens),
-                latency_ms=int((time.monotonic() - started) * 1000),
-                request_id=request_id,
-                error_code=error_code,
+            usage = Usage(input_tokens=result.input_tokens if result else 0)
+            note_call("Embed", model.model_id, usage, error_code)
+            await asyncio.shield(
+                self._finish_embed(tenant, model, admission, usage, started, error_code, outcome, request_id)
             )
 
+    async def _finish_embed(
+        self,
+        tenant: Tenant,
+        model: ModelInfo,
+        admission: Any,
+        usage: Usage,
+        started: float,
+        error_code: str | None,
+        outcome: str,
+        request_id: str | None,
+    ) -> None:
+        try:
+            await self.limiter.settle(admission, usage.input_tokens)
+        except Exception:
+            log.exception("could not settle the rate-limit reservation of %s", request_id)
+        await self.meter.record(
+            tenant=tenant,
+            model=model,
+            operation="Embed",
+            usage=usage,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            request_id=request_id,
+            error_code=error_code,
+            outcome=outcome,
+        )
+
     async def count_tokens(self, tenant: Tenant, request: ChatRequest) -> int:
-        self.router.get_model(request.model_id)
+        self.get_model(request.model_id, tenant)
         check_chat_request(request)
         return await self.router.count_tokens(request)
 
     async def aclose(self) -> None:
         await self.router.aclose()
-        # A limiter may hold connections (Redis); Limiter implementations need not have aclose.
-        close = getattr(self.limiter, "aclose", None)
-        if close is not None:
-            await close()
+        # The limiter and meter may hold connections (Redis) and threads (the usage writer).
+        for part in (self.limiter, self.meter):
+            close = getattr(part, "aclose", None)
+            if close is not None:
+                await close()
 
 
-log = logging.getLogger("strata.gateway")
+def _usage_so_far(request: ChatRequest, events: int, deltas: int) -> Usage:
+    """Usage of a call that ended before the provider reported it.
+
+    Nothing streamed: the model never answered (refused, unreachable), nothing is billed. Else the
+    prompt (as the provider reported it while streaming, or estimated) and what was generated
+    (reported, or one token per streamed delta, which is what token-streaming servers send).
+    """
+    if events == 0:
+        return Usage()
+    progress = request.progress
+    return Usage(
+        input_tokens=progress.input_tokens or estimate_input_tokens(request),
+        output_tokens=max(progress.output_tokens, deltas),
+        cache_read_input_tokens=progress.cache_read_input_tokens,
+        cache_write_input_tokens=progress.cache_write_input_tokens,
+    )
 
 
 def _bodies(request: ChatRequest, seen: list[StreamEvent] | None) -> InvocationBodies | None:

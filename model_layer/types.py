@@ -51,6 +51,10 @@ class ChatRequest:
     timeout_s: float | None = None
     tenant_id: str | None = None
     request_id: str | None = None
+    # What the provider has consumed so far, updated while it streams where it can tell (the
+    # local engine reports prompt and generated tokens per chunk): the metering of a call that
+    # ends early (disconnect, timeout, error) uses it. Zero = unknown; the service estimates.
+    progress: Usage = field(default_factory=lambda: Usage())
 
 
 @dataclass
@@ -59,6 +63,10 @@ class Usage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_write_input_tokens: int = 0
+    # Prompt tokens the engine reused from its own prefix cache, asked for or not. Only for the
+    # metrics: clients see cache reads only when they asked for caching (a cachePoint), as on
+    # Bedrock; otherwise these tokens are part of input_tokens. Not billed, not in total_tokens.
+    engine_cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -204,6 +212,26 @@ class EmbeddingResult:
 
 
 @dataclass(frozen=True)
+class TenantPolicy:
+    """What a tenant may do: its limits, models and budgets (None = the gateway's default / no limit)."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    allowed_models: frozenset[str] | None = None  # gateway model ids; None = every model
+    daily_budget_usd: float | None = None
+    monthly_budget_usd: float | None = None
+    # model id -> (requests/min, tokens/min) for this tenant on that model
+    model_limits: tuple[tuple[str, int | None, int | None], ...] = ()
+
+    def allows(self, model_id: str) -> bool:
+        return self.allowed_models is None or model_id in self.allowed_models
+
+
+NO_POLICY = TenantPolicy()
+
+
+@dataclass(frozen=True)
 class Tenant:
     tenant_id: str
     key_id: str  # the access key id or API key id that authenticated the request
+    policy: TenantPolicy = NO_POLICY

@@ -11,7 +11,7 @@ from __future__ import annotations
 from model_layer.auth.keystore import KeyStore
 from model_layer.settings import GatewaySettings
 from model_layer.tenancy.buckets import BucketStore, InProcessBuckets, Limits
-from model_layer.tenancy.limiter import LimitsLookup, RateLimiter
+from model_layer.tenancy.limiter import PolicyLookup, RateLimiter
 from model_layer.tenancy.metering import DB_FILE_NAME, InvocationLog, UsageMeter, UsageStore
 from model_layer.tenancy.metrics import DEFAULT_METRICS, GatewayMetrics
 
@@ -39,17 +39,15 @@ def default_limits(settings: GatewaySettings) -> Limits:
     )
 
 
-def limits_from_keystore(keys: KeyStore, defaults: Limits) -> LimitsLookup:
-    """A tenant's own limits where set, else ``defaults``."""
+def limits_from_keystore(keys: KeyStore) -> PolicyLookup:
+    """A tenant's own limits from the key store (until policies arrive with the credentials)."""
+    from model_layer.types import TenantPolicy
 
-    def lookup(tenant_id: str) -> Limits:
+    def lookup(tenant_id: str) -> TenantPolicy:
         tenant = keys.get_tenant(tenant_id)
-        rpm = tenant.requests_per_minute if tenant else None
-        tpm = tenant.tokens_per_minute if tenant else None
-        return Limits(
-            requests_per_minute=rpm or defaults.requests_per_minute,
-            tokens_per_minute=tpm or defaults.tokens_per_minute,
-        )
+        if tenant is None:
+            return TenantPolicy()
+        return TenantPolicy(tenant.requests_per_minute, tenant.tokens_per_minute)
 
     return lookup
 
@@ -63,8 +61,10 @@ def build_bucket_store(settings: GatewaySettings) -> BucketStore:
 
 
 def build_limiter(settings: GatewaySettings, metrics: GatewayMetrics = DEFAULT_METRICS) -> RateLimiter:
-    lookup = limits_from_keystore(KeyStore.open(settings), default_limits(settings))
-    return RateLimiter(build_bucket_store(settings), lookup, metrics)
+    lookup = limits_from_keystore(KeyStore.open(settings))
+    return RateLimiter(
+        build_bucket_store(settings), default_limits(settings), metrics=metrics, policies=lookup
+    )
 
 
 def build_meter(settings: GatewaySettings, metrics: GatewayMetrics = DEFAULT_METRICS) -> UsageMeter:

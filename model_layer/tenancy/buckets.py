@@ -1,23 +1,27 @@
-"""Token buckets per tenant: the rate-limit state, behind one small interface.
+"""Token buckets: the rate-limit state, behind one small interface.
 
-Two buckets per tenant, each refilled continuously at ``capacity / 60`` per second (a limit *per
-minute* that allows a burst of one minute's worth):
+Each limited scope (a tenant; a tenant on one model) has up to two buckets, each refilled
+continuously at ``capacity / 60`` per second (a limit *per minute* that allows a burst of one
+minute's worth):
 
-* requests: a call takes one request; it is rejected when less than one is left;
-* tokens: a call is admitted while the bucket holds at least one token, and its *actual* usage is
-  taken afterwards (:meth:`BucketStore.consume_tokens`), possibly into debt. Usage is only known
-  once a call ends, and the service reports it without a handle to reconcile a reservation, so a
-  tenant that overspends waits until the debt is repaid instead of being charged up front.
+* requests: an admitted call takes one request; a call is refused when less than one is left;
+* tokens: an admitted call **reserves its worst case** (prompt estimate + ``maxTokens``) and the
+  difference to what it really used is settled when it ends (refunded, or taken if it used
+  more). A call is admitted only while the bucket holds its whole reservation, or a full
+  bucket's worth for a call that may use more than a minute's budget on its own, so concurrent
+  calls cannot together overrun the limit.
 
-:class:`InProcessBuckets` serves one gateway process; :class:`~model_layer.tenancy.redis_buckets.
-RedisBuckets` shares the same state between replicas (same algorithm, in a Lua script).
+Admission is all-or-nothing over every bucket that applies (the tenant's and the tenant-model
+pair's), so a refusal takes nothing. :class:`InProcessBuckets` serves one gateway process;
+:class:`~model_layer.tenancy.redis_buckets.RedisBuckets` shares the same state between replicas
+(the same algorithm, in a Lua script).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -26,7 +30,7 @@ LimitName = Literal["requests", "tokens"]
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-minute limits of one tenant; None = unlimited."""
+    """Per-minute limits of one scope; None = unlimited."""
 
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
@@ -37,24 +41,33 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """One set of buckets: ``key`` names it in the store (``acme``, ``acme|model-id``)."""
+
+    key: str
+    limits: Limits
+
+
+@dataclass(frozen=True)
 class Decision:
     allowed: bool
     retry_after_s: float = 0.0
     limit: LimitName | None = None  # which limit refused the call
+    scope: str | None = None  # which scope's bucket refused it
 
 
 ALLOWED = Decision(True)
 # Float slack, so that a client waiting exactly the advertised retry-after is admitted.
-_NEED = 1.0 - 1e-9
+_SLACK = 1e-9
 
 
 class BucketStore(Protocol):
-    async def acquire(self, key: str, limits: Limits) -> Decision:
-        """Take one request if both buckets allow it; otherwise say which limit and how long to wait."""
+    async def reserve(self, scopes: Sequence[Scope], tokens: int) -> Decision:
+        """Take one request and reserve ``tokens`` in every scope, or nothing and say why."""
         ...
 
-    async def consume_tokens(self, key: str, limits: Limits, tokens: int) -> None:
-        """Take ``tokens`` from the token bucket (it may go negative)."""
+    async def settle(self, scopes: Sequence[Scope], refund: int) -> None:
+        """Give ``refund`` tokens back to each scope's bucket (negative: take more; may go into debt)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -65,9 +78,14 @@ def refill(level: float, updated_at: float, now: float, capacity: float) -> floa
     return min(capacity, level + max(0.0, now - updated_at) * capacity / 60.0)
 
 
-def wait_for_one(level: float, capacity: float) -> float:
-    """Seconds until a bucket at ``level`` holds one unit again."""
-    return max(0.0, (1.0 - level) * 60.0 / capacity)
+def tokens_needed(tokens: int, capacity: float) -> float:
+    """What a bucket must hold to admit a call reserving ``tokens`` (at least 1, at most full)."""
+    return max(1.0, min(float(tokens), capacity))
+
+
+def wait_for(level: float, need: float, capacity: float) -> float:
+    """Seconds until a bucket at ``level`` holds ``need``."""
+    return max(0.0, (need - level) * 60.0 / capacity)
 
 
 class InProcessBuckets:
@@ -82,28 +100,36 @@ class InProcessBuckets:
         level, at = self._state.get((key, name), (float(capacity), now))
         return refill(level, at, now, capacity)
 
-    async def acquire(self, key: str, limits: Limits) -> Decision:
-        rpm, tpm = limits.requests_per_minute, limits.tokens_per_minute
+    async def reserve(self, scopes: Sequence[Scope], tokens: int) -> Decision:
         with self._lock:
             now = self._clock()
-            if tpm:
-                tokens = self._level(key, "tokens", tpm, now)
-                if tokens < _NEED:
-                    return Decision(False, wait_for_one(tokens, tpm), "tokens")
-            if rpm:
-                requests = self._level(key, "requests", rpm, now)
-                if requests < _NEED:
-                    return Decision(False, wait_for_one(requests, rpm), "requests")
-                self._state[(key, "requests")] = (requests - 1, now)
+            takes: list[tuple[str, LimitName, float]] = []
+            for scope in scopes:
+                rpm, tpm = scope.limits.requests_per_minute, scope.limits.tokens_per_minute
+                if tpm:
+                    level, need = self._level(scope.key, "tokens", tpm, now), tokens_needed(tokens, tpm)
+                    if level < need - _SLACK:
+                        return Decision(False, wait_for(level, need, tpm), "tokens", scope.key)
+                    takes.append((scope.key, "tokens", level - tokens))
+                if rpm:
+                    level = self._level(scope.key, "requests", rpm, now)
+                    if level < 1.0 - _SLACK:
+                        return Decision(False, wait_for(level, 1.0, rpm), "requests", scope.key)
+                    takes.append((scope.key, "requests", level - 1))
+            for key, name, level in takes:
+                self._state[(key, name)] = (level, now)
         return ALLOWED
 
-    async def consume_tokens(self, key: str, limits: Limits, tokens: int) -> None:
-        tpm = limits.tokens_per_minute
-        if not tpm or tokens <= 0:
+    async def settle(self, scopes: Sequence[Scope], refund: int) -> None:
+        if refund == 0:
             return
         with self._lock:
             now = self._clock()
-            self._state[(key, "tokens")] = (self._level(key, "tokens", tpm, now) - tokens, now)
+            for scope in scopes:
+                tpm = scope.limits.tokens_per_minute
+                if tpm:
+                    level = self._level(scope.key, "tokens", tpm, now) + refund
+                    self._state[(scope.key, "tokens")] = (min(float(tpm), level), now)
 
     async def aclose(self) -> None:
         return None

@@ -79,8 +79,9 @@ def build_gateway(
     keystore = KeyStore.open(settings_obj)
     limiter = RateLimiter(
         buckets or InProcessBuckets(),
-        limits_from_keystore(keystore, default_limits(settings_obj)),
-        metrics,
+        default_limits(settings_obj),
+        metrics=metrics,
+        policies=limits_from_keystore(keystore),
     )
     usage = UsageStore(settings_obj.state_dir() / DB_FILE_NAME)
     log = (

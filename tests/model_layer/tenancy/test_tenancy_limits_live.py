@@ -93,7 +93,7 @@ def test_a_retry_after_the_refill_succeeds(gateway, live_server, backoff):
 
     async def drain():
         for _ in range(12):
-            await gateway.limiter.check(Tenant("acme", keys.access_key_id), CHAT_MODEL, 0)
+            await gateway.limiter.admit(Tenant("acme", keys.access_key_id), CHAT_MODEL, 0)
 
     asyncio.run(drain())
     with live_server(gateway.app) as url:
