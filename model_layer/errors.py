@@ -24,6 +24,8 @@ class GatewayError(StrataError):
     code: ClassVar[str] = "InternalServerException"
     status: ClassVar[int] = 500
     openai_type: ClassVar[str] = "server_error"
+    # OpenAI's status where it differs from AWS's for the same failure (None: ``status_for`` decides).
+    openai_status: ClassVar[int | None] = None
     retryable: ClassVar[bool] = False
 
     def __init__(
@@ -34,7 +36,13 @@ class GatewayError(StrataError):
         self.retry_after_s = retry_after_s
 
     def status_for(self, service: Service) -> int:
+        if service == "openai" and self.openai_status is not None:
+            return self.openai_status
         return _SERVICE_STATUS.get((self.code, service), self.status)
+
+    def openai_code(self) -> str | None:
+        """``error.code`` in OpenAI's shape: the Bedrock code unless OpenAI names the failure."""
+        return self.code
 
 
 class ValidationException(GatewayError):
@@ -45,16 +53,42 @@ class AccessDeniedException(GatewayError):
     code, status, openai_type = "AccessDeniedException", 403, "authentication_error"
 
 
-class UnrecognizedClientException(AccessDeniedException):
-    """Unknown or revoked access key / API key."""
+class CredentialsRejected(AccessDeniedException):
+    """The request's credentials are missing or not accepted: AWS answers 403, OpenAI 401.
+
+    OpenAI's SDK raises ``AuthenticationError`` only for a 401 with ``code: invalid_api_key``;
+    authorization failures (a known caller denied something) stay plain ``AccessDeniedException``.
+    """
+
+    openai_type, openai_status = "invalid_request_error", 401
+
+    def openai_code(self) -> str | None:
+        return "invalid_api_key"
+
+
+class MissingAuthenticationToken(CredentialsRejected):
+    """No credentials at all (AWS's code stays AccessDeniedException; OpenAI sends code null)."""
+
+    def openai_code(self) -> str | None:
+        return None
+
+
+class UnrecognizedClientException(CredentialsRejected):
+    """Unknown or revoked access key / API key, or any session token (the gateway issues none)."""
 
     code = "UnrecognizedClientException"
 
 
-class InvalidSignatureException(AccessDeniedException):
-    """SigV4 signature mismatch, clock skew, or malformed Authorization header."""
+class InvalidSignatureException(CredentialsRejected):
+    """SigV4 signature mismatch, clock skew, wrong credential scope, or malformed Authorization."""
 
     code = "InvalidSignatureException"
+
+
+class IncompleteSignatureException(CredentialsRejected):
+    """Ambiguous credentials: a repeated Authorization/x-api-key, or two that name different keys."""
+
+    code = "IncompleteSignatureException"
 
 
 class ResourceNotFoundException(GatewayError):
@@ -139,7 +173,7 @@ def render_openai_error(exc: GatewayError, request_id: str | None = None) -> JSO
             "message": exc.message,
             "type": exc.openai_type,
             "param": exc.extra.get("param"),
-            "code": exc.code,
+            "code": exc.openai_code(),
         }
     }
     return JSONResponse(body, status_code=exc.status_for("openai"), headers=headers)

@@ -1,16 +1,20 @@
-"""Authentication: every request resolves to a :class:`~model_layer.types.Tenant`, or a 403.
+"""Authentication: every request resolves to a :class:`~model_layer.types.Tenant`, or is refused.
 
 Accepted credentials, all issued by ``strata keys create`` (:mod:`model_layer.auth.keystore`):
-SigV4 (``Authorization: AWS4-HMAC-SHA256 …``, what boto3 and langchain-aws send), a bearer API key
-(``Authorization: Bearer sk-strata-…``: OpenAI clients and Bedrock API-key clients) and
-``x-api-key``. Failures raise ``model_layer.errors`` 403 classes with AWS's codes and messages;
-the app renders them per API family. Secrets are never logged.
+SigV4 (``Authorization: AWS4-HMAC-SHA256 …``, what boto3 and langchain-aws send; its scope must
+name one of the gateway's regions), a bearer API key (``Authorization: Bearer sk-strata-…``: OpenAI
+clients and Bedrock API-key clients) and ``x-api-key``. Refused before any key lookup: a repeated
+``Authorization`` or ``x-api-key`` (the first would win and another tenant could be billed) and any
+``X-Amz-Security-Token`` (the gateway issues no session credentials, so every token is unknown).
+An ``Authorization`` and an ``x-api-key`` together must name the same key. Failures raise
+``model_layer.errors`` classes with AWS's codes and messages; the app renders them per API family
+(403 on the AWS routes, 401 under ``/v1``). Secrets are never logged nor echoed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -19,15 +23,17 @@ from model_layer.auth.keystore import KeyStore
 from model_layer.auth.sigv4 import (
     ALGORITHM,
     SIGNATURE_MISMATCH,
+    check_region,
     check_request_time,
     expected_signature,
     parse_authorization,
     signatures_match,
 )
 from model_layer.errors import (
-    AccessDeniedException,
     GatewayError,
+    IncompleteSignatureException,
     InvalidSignatureException,
+    MissingAuthenticationToken,
     UnrecognizedClientException,
 )
 from model_layer.settings import GatewaySettings
@@ -41,6 +47,11 @@ MISSING_AUTH = (
 )
 UNKNOWN_TOKEN = "The security token included in the request is invalid."
 UNKNOWN_API_KEY = "The API key included in the request is invalid or revoked."
+REPEATED_CREDENTIAL = "The request carries more than one {header} header; send exactly one credential."
+CONFLICTING_CREDENTIALS = (
+    "The Authorization and x-api-key headers name different credentials; send one credential."
+)
+DEFAULT_REGIONS = ("us-east-1",)  # GatewaySettings.region's default
 
 # Called with the failure's error code; the gateway's metrics count auth failures with it.
 FailureHook = Callable[[str], None]
@@ -53,11 +64,15 @@ class Authenticator:
         self,
         keys: KeyStore,
         *,
+        regions: Collection[str] | None = None,
         max_clock_skew_s: int = 300,
         clock: Callable[[], float] = time.time,
         on_failure: FailureHook | None = None,
     ):
         self.keys = keys
+        # None: the serving app's settings decide per request (GatewaySettings.signing_regions),
+        # so the region in ARNs and the region a signature must name come from one place.
+        self.regions = tuple(regions) if regions is not None else None
         self.max_clock_skew_s = max_clock_skew_s
         self._clock = clock
         self._on_failure = on_failure
@@ -71,16 +86,22 @@ class Authenticator:
             raise
 
     async def _authenticate(self, request: Request) -> Tenant:
-        authorization = request.headers.get("authorization", "").strip()
+        authorization, api_key = _credentials(request)
+        tenant = None
         if authorization.startswith(ALGORITHM):
-            return await self._sigv4(request, authorization)
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return self._api_key(token.strip())
-        api_key = request.headers.get("x-api-key", "").strip()
+            tenant = await self._sigv4(request, authorization)
+        else:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                tenant = self._api_key(token.strip())
         if api_key:
-            return self._api_key(api_key)
-        raise AccessDeniedException(MISSING_AUTH)
+            by_api_key = self._api_key(api_key)
+            if tenant is not None and tenant != by_api_key:
+                raise IncompleteSignatureException(CONFLICTING_CREDENTIALS)
+            return by_api_key
+        if tenant is None:
+            raise MissingAuthenticationToken(MISSING_AUTH)
+        return tenant
 
     def _api_key(self, api_key: str) -> Tenant:
         found = self.keys.find_api_key(api_key)
@@ -91,6 +112,7 @@ class Authenticator:
 
     async def _sigv4(self, request: Request, authorization: str) -> Tenant:
         auth = parse_authorization(authorization)
+        check_region(auth, self._regions_for(request))
         amz_date = request.headers.get("x-amz-date")
         now = datetime.fromtimestamp(self._clock(), UTC)
         check_request_time(amz_date, auth, now, self.max_clock_skew_s)
@@ -111,6 +133,27 @@ class Authenticator:
         if not signatures_match(expected, auth.signature):
             raise InvalidSignatureException(SIGNATURE_MISMATCH)
         return Tenant(tenant_id=tenant_id, key_id=auth.access_key_id)
+
+    def _regions_for(self, request: Request) -> Collection[str]:
+        if self.regions is not None:
+            return self.regions
+        settings = getattr(request.app.state, "settings", None)
+        return settings.signing_regions() if settings is not None else DEFAULT_REGIONS
+
+
+def _credentials(request: Request) -> tuple[str, str]:
+    """The request's one ``Authorization`` and one ``x-api-key`` value ("" when absent).
+
+    Refuses what would let the wrong credential win: repeats (Starlette's ``get`` returns the
+    first, a proxy may use the last) and session tokens, which this gateway never issues.
+    """
+    headers = request.headers
+    for name in ("authorization", "x-api-key"):
+        if len(headers.getlist(name)) > 1:
+            raise IncompleteSignatureException(REPEATED_CREDENTIAL.format(header=name))
+    if "x-amz-security-token" in headers:
+        raise UnrecognizedClientException(UNKNOWN_TOKEN)
+    return headers.get("authorization", "").strip(), headers.get("x-api-key", "").strip()
 
 
 def _raw_path(request: Request) -> str:

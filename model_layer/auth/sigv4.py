@@ -4,7 +4,8 @@ The signature is recomputed with botocore's own ``SigV4Auth`` (the code that sig
 client side), fed the request exactly as received: the raw, still percent-encoded path including
 any ``endpoint_url`` prefix, the raw query string, the client's *SignedHeaders* list (not
 botocore's default selection, so other SDKs that sign more headers verify too) and the body.
-Pure functions; the Starlette side lives in :mod:`model_layer.auth`.
+The credential scope must name an accepted region, a Bedrock service and ``aws4_request``, as AWS
+checks it before the signature. Pure functions; the Starlette side lives in :mod:`model_layer.auth`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +25,10 @@ from botocore.credentials import Credentials
 from model_layer.errors import InvalidSignatureException
 
 ALGORITHM = "AWS4-HMAC-SHA256"
-SERVICE = "bedrock"
+SERVICE = "bedrock"  # what botocore signs every Bedrock client with (the models' signingName)
+# One base URL serves all four Bedrock APIs; a client signing with the API's own name is fine.
+SERVICES = frozenset({SERVICE, "bedrock-runtime", "bedrock-agent", "bedrock-agent-runtime"})
+TERMINATOR = "aws4_request"
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your AWS "
@@ -52,21 +57,30 @@ def parse_authorization(value: str) -> SigV4Authorization:
     parts = dict(_AUTH_PART.findall(rest))
     missing = [p for p in ("Credential", "SignedHeaders", "Signature") if p not in parts]
     if missing:
-        raise InvalidSignatureException(
-            f"Authorization header requires '{missing[0]}' parameter. Authorization={value.strip()[:200]}"
-        )
+        # AWS echoes the header here; we don't: the reply must not carry credential material.
+        raise InvalidSignatureException(f"Authorization header requires '{missing[0]}' parameter.")
     scope = parts["Credential"].split("/")
-    if len(scope) != 5 or scope[4] != "aws4_request":
+    if len(scope) != 5 or scope[4] != TERMINATOR:
         raise InvalidSignatureException(
-            "Credential should be of the form <access key>/<YYYYMMDD>/<region>/<service>/aws4_request."
+            f"Credential should be of the form <access key>/<YYYYMMDD>/<region>/<service>/{TERMINATOR}."
         )
     akid, date, region, service, _ = scope
-    if service != SERVICE:
+    if service not in SERVICES:
         raise InvalidSignatureException(f"Credential should be scoped to correct service: '{SERVICE}'.")
     signed = tuple(h.strip().lower() for h in parts["SignedHeaders"].split(";") if h.strip())
     if "host" not in signed:
         raise InvalidSignatureException("'Host' must be a 'SignedHeader' in the AWS Authorization.")
     return SigV4Authorization(akid, date, region, service, signed, parts["Signature"].lower())
+
+
+def check_region(auth: SigV4Authorization, regions: Collection[str]) -> None:
+    """Reject a credential scope for a region this gateway does not serve (AWS's wording first)."""
+    if auth.region not in regions:
+        accepted = ", ".join(f"'{r}'" for r in sorted(regions))
+        raise InvalidSignatureException(
+            f"Credential should be scoped to a valid region, not '{auth.region[:64]}'. "
+            f"This gateway accepts {accepted}."
+        )
 
 
 def check_request_time(
@@ -106,8 +120,8 @@ def check_request_time(
 class _ReceivedRequestSigner(SigV4Auth):
     """botocore's signer, restricted to the headers the client says it signed."""
 
-    def __init__(self, credentials: Credentials, region: str, signed: HTTPHeaders):
-        super().__init__(credentials, SERVICE, region)
+    def __init__(self, credentials: Credentials, service: str, region: str, signed: HTTPHeaders):
+        super().__init__(credentials, service, region)
         self._signed = signed
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
@@ -143,7 +157,8 @@ def expected_signature(
     # http:// so botocore always hashes the payload (it may skip it for https only).
     request = AWSRequest(method=method, url=url, data=body, headers={})
     request.context["timestamp"] = amz_date
-    signer = _ReceivedRequestSigner(Credentials(auth.access_key_id, secret_access_key), auth.region, signed)
+    credentials = Credentials(auth.access_key_id, secret_access_key)
+    signer = _ReceivedRequestSigner(credentials, auth.service, auth.region, signed)
     canonical = signer.canonical_request(request)
     return signer.signature(signer.string_to_sign(request, canonical), request)
 

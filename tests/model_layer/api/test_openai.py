@@ -206,11 +206,11 @@ def test_embeddings_reject_chat_model_and_empty_input(client):
 def test_unknown_and_missing_keys_are_rejected(gateway):
     _, base_url = gateway
     bad = openai.OpenAI(base_url=f"{base_url}/v1", api_key="sk-strata-wrong", max_retries=0)
-    with bad, pytest.raises(openai.PermissionDeniedError) as info:
+    with bad, pytest.raises(openai.AuthenticationError) as info:  # OpenAI's 401, not a 403
         bad.models.list()
-    assert info.value.body["code"] == "UnrecognizedClientException"
+    assert info.value.body["code"] == "invalid_api_key"
     r = httpx.get(f"{base_url}/v1/models")
-    assert r.status_code == 403 and r.json()["error"]["type"] == "authentication_error"
+    assert r.status_code == 401 and r.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_rate_limit_is_429_with_retry_after(gateway):

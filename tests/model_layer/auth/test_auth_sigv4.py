@@ -10,12 +10,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from model_layer.auth.sigv4 import (
+    check_region,
     check_request_time,
     expected_signature,
     parse_authorization,
     signatures_match,
 )
 from model_layer.errors import InvalidSignatureException
+from model_layer.settings import GatewaySettings
 
 AKID, SECRET = "AKIAEXAMPLE000000001", "s" * 40
 
@@ -68,6 +70,13 @@ def verify(
 def test_botocore_signed_requests_verify(url, raw_path, query):
     req = signed(url)
     assert verify(req, raw_path=raw_path, query=query)
+
+
+@pytest.mark.parametrize("service", ["bedrock-runtime", "bedrock-agent", "bedrock-agent-runtime"])
+def test_every_bedrock_api_name_is_a_valid_scope_and_signs_as_itself(service):
+    req = signed("http://gw.local:8000/model/a.b/converse", service=service)
+    assert parse_authorization(req.headers["Authorization"]).service == service
+    assert verify(req, raw_path="/model/a.b/converse")
 
 
 def test_tampering_with_body_path_or_secret_fails():
@@ -126,8 +135,40 @@ def test_a_signed_header_missing_from_the_request_is_rejected():
     ],
 )
 def test_malformed_authorization_headers(header, message):
-    with pytest.raises(InvalidSignatureException, match=message):
+    with pytest.raises(InvalidSignatureException, match=message) as info:
         parse_authorization(header)
+    assert "Signature=" not in info.value.message  # the header is not echoed back
+
+
+def test_credential_scope_region_must_be_accepted():
+    auth = parse_authorization(
+        "AWS4-HMAC-SHA256 Credential=AKIAX/20240101/xx/bedrock/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=00"
+    )
+    check_region(auth, ("xx",))
+    with pytest.raises(InvalidSignatureException) as info:
+        check_region(auth, ("us-east-1", "eu-west-1"))
+    assert info.value.message == (
+        "Credential should be scoped to a valid region, not 'xx'. "
+        "This gateway accepts 'eu-west-1', 'us-east-1'."
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "regions"),
+    [
+        ({}, ("us-east-1",)),
+        ({"STRATA_REGION": "eu-central-1"}, ("eu-central-1",)),
+        ({"STRATA_ACCEPTED_REGIONS": "us-east-1, eu-west-1"}, ("us-east-1", "eu-west-1")),
+        ({"STRATA_ACCEPTED_REGIONS": '["ap-south-1"]'}, ("ap-south-1",)),
+    ],
+)
+def test_signing_regions_default_to_the_configured_region(monkeypatch, env, regions):
+    for name in ("STRATA_REGION", "STRATA_ACCEPTED_REGIONS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert GatewaySettings().signing_regions() == regions
 
 
 def test_clock_skew_and_date_checks():
