@@ -62,7 +62,7 @@ def test_two_replicas_share_keys_limits_and_usage(tmp_path, redis_url, live_serv
     home.mkdir()
     (home / "strata.toml").write_text(STRATA_TOML)
     log = tmp_path / "invocations.jsonl"
-    settings = GatewaySettings(home=home, redis_url=redis_url, invocation_log=log)
+    settings = GatewaySettings(home=home, redis_url=redis_url, invocation_log=log, metrics_token="scrape")
     assert isinstance(build_limiter(settings).store, RedisBuckets)
     store = KeyStore.open(settings)
     keys = store.create_keys("wired-tenant")  # default quota from strata.toml: 2 requests/min
@@ -73,7 +73,7 @@ def test_two_replicas_share_keys_limits_and_usage(tmp_path, redis_url, live_serv
         converse(replica_b, keys, "two")
         with pytest.raises(ClientError) as info:
             converse(replica_a, keys, "three")
-        metrics = httpx.get(f"{replica_b}/metrics").text
+        metrics = httpx.get(f"{replica_b}/metrics", headers={"authorization": "Bearer scrape"}).text
 
     assert info.value.response["Error"]["Code"] == "ThrottlingException"
     assert "2 requests/min" in info.value.response["Error"]["Message"]
