@@ -17,9 +17,9 @@ from infrastructure.planner.models import (
     get_model_preset,
     model_from_hf_config,
 )
-from infrastructure.planner.ranking import plan, recommend
+from infrastructure.planner.ranking import capacity_error, plan
 from infrastructure.planner.render import plans_json, print_comparison, print_plans
-from infrastructure.planner.sizing import Workload
+from infrastructure.planner.sizing import DEFAULT_CONCURRENCY, DEFAULT_CONTEXT_TOKENS, Workload
 from strata.errors import ConfigurationError
 
 
@@ -81,13 +81,25 @@ def register(app: typer.Typer) -> None:
         ] = None,
         context: Annotated[
             int, typer.Option("--context", help="Tokens per sequence (prompt + output).")
-        ] = 8192,
-        concurrency: Annotated[int, typer.Option("--concurrency", help="Sequences decoded at once.")] = 16,
-        quant: Annotated[str, typer.Option("--quant", help="Weights: bf16, fp8, int8 or int4.")] = "bf16",
-        kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16 or fp8.")] = "bf16",
+        ] = DEFAULT_CONTEXT_TOKENS,
+        concurrency: Annotated[
+            int, typer.Option("--concurrency", help="Sequences decoded at once (per instance).")
+        ] = DEFAULT_CONCURRENCY,
+        quant: Annotated[
+            str, typer.Option("--quant", help="Weights: bf16, fp16, fp8, int8 or int4.")
+        ] = "bf16",
+        kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16, fp16 or fp8.")] = "bf16",
         utilisation: Annotated[
-            float, typer.Option("--utilisation", help="Fraction of peak bandwidth.")
-        ] = 1.0,
+            float | None,
+            typer.Option("--utilisation", help="Fraction of peak bandwidth (default: calibrated per chip)."),
+        ] = None,
+        ceiling: Annotated[
+            bool, typer.Option("--ceiling", help="Hardware ceiling: full bandwidth, no collective latency.")
+        ] = False,
+        price_basis: Annotated[
+            str | None,
+            typer.Option("--price-basis", help="sagemaker or ec2 (default: sagemaker; ec2 with --compare)."),
+        ] = None,
         instance: Annotated[
             list[str] | None, typer.Option("--instance", help="Only these (repeatable).")
         ] = None,
@@ -104,7 +116,16 @@ def register(app: typer.Typer) -> None:
             max_context=max_context,
         )  # fmt: skip
         spec = _choose_model(model, hf_config, params_b, shape)
-        workload = Workload(context, concurrency, quant.lower(), kv_dtype.lower(), utilisation)
+        basis = (price_basis or ("ec2" if compare_ else "sagemaker")).lower()
+        workload = Workload(
+            context,
+            concurrency,
+            quant.lower(),
+            kv_dtype.lower(),
+            utilisation,
+            ceiling,
+            basis,  # type: ignore[arg-type]
+        )
         pool = (
             tuple(get_instance_type(name, prices) for name in instance)
             if instance
@@ -117,9 +138,10 @@ def register(app: typer.Typer) -> None:
             else:
                 print_comparison(result)
             return
-        recommend(spec, workload, pool)  # raises a one-line CapacityError when nothing fits
         plans = plan(spec, workload, pool)
         if as_json:
             typer.echo(json.dumps(plans_json(spec, workload, plans), indent=2))
         else:
             print_plans(spec, workload, plans)
+        if not plans[0].fits:  # the rows above say why; the error says what would be needed
+            raise capacity_error(spec, workload, plans)

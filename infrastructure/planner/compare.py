@@ -2,23 +2,26 @@
 
 The claim checked: Trainium2 offers 30–40% better price-performance than current GPU-powered
 instances (Amazon's shareholder letter published April 2025). "Price-performance" here is
-output tokens per dollar, i.e. the inverse of $/1M output tokens, from the planner's
-bandwidth-bound decode ceilings and the catalog's on-demand prices. It is judged with each
-instance filled to the most sequences it holds at the workload's context (how vendors quote
-price-performance) and reported at the requested concurrency too, where a big instance that
-the workload leaves mostly idle looks worse.
+output tokens per dollar, i.e. the inverse of $/1M output tokens, from the planner's decode model
+(each instance in its best tensor-parallel layout, realistic efficiency unless asked for the
+ceiling) and the catalog's on-demand prices. It is judged with each instance filled to the most
+sequences it holds at the workload's context (how vendors quote price-performance) and reported
+at the requested concurrency too, where a big instance that the workload leaves mostly idle
+looks worse. The verdict is on the workload's price basis (the CLI uses EC2 list prices: the
+claim is about instances, and Trn2's SageMaker rate is an estimate); the other basis is reported
+alongside.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from infrastructure.catalog import InstanceType, instance_types
+from infrastructure.catalog import PRICE_BASES, InstanceType, instance_types
+from infrastructure.planner.memory import MEMORY_RESERVE
 from infrastructure.planner.models import ModelSpec
 from infrastructure.planner.sizing import (
-    MEMORY_RESERVE,
     InstancePlan,
     Workload,
     check_context,
@@ -49,17 +52,49 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Advantage:
+    """Trainium2's extra output tokens per dollar over the best current GPU (+0.35 = 35% more)."""
+
+    at_saturation: float | None
+    at_workload: float | None
+    best_trainium2: str | None
+    best_current_gpu: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "advantage_at_saturation": _round(self.at_saturation),
+            "advantage_at_workload": _round(self.at_workload),
+            "best_trainium2": self.best_trainium2,
+            "best_current_gpu": self.best_current_gpu,
+        }
+
+
+@dataclass(frozen=True)
 class Comparison:
     model: ModelSpec
     workload: Workload
     trainium: list[Row]
     gpu: list[Row]
     verdict: str
-    advantage_at_saturation: float | None  # +0.35 = Trainium2 gives 35% more tokens per dollar
-    advantage_at_workload: float | None
-    best_trainium2: str | None
-    best_current_gpu: str | None
+    advantage: Advantage  # on the workload's price basis
+    by_basis: dict[str, Advantage] = field(default_factory=dict)  # every price basis
     assumptions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def advantage_at_saturation(self) -> float | None:
+        return self.advantage.at_saturation
+
+    @property
+    def advantage_at_workload(self) -> float | None:
+        return self.advantage.at_workload
+
+    @property
+    def best_trainium2(self) -> str | None:
+        return self.advantage.best_trainium2
+
+    @property
+    def best_current_gpu(self) -> str | None:
+        return self.advantage.best_current_gpu
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,13 +104,13 @@ class Comparison:
                 "concurrency": self.workload.concurrency,
                 "quant": self.workload.quant,
                 "kv_dtype": self.workload.kv_dtype,
+                "efficiency": self.workload.efficiency_mode,
             },
+            "price_basis": self.workload.price_basis,
             "claim": CLAIM,
             "verdict": self.verdict,
-            "advantage_at_saturation": _round(self.advantage_at_saturation),
-            "advantage_at_workload": _round(self.advantage_at_workload),
-            "best_trainium2": self.best_trainium2,
-            "best_current_gpu": self.best_current_gpu,
+            **self.advantage.to_dict(),
+            "by_price_basis": {basis: adv.to_dict() for basis, adv in self.by_basis.items()},
             "assumptions": self.assumptions,
             "trainium": [r.to_dict() for r in self.trainium],
             "gpu": [r.to_dict() for r in self.gpu],
@@ -92,10 +127,23 @@ def _cheapest(rows: list[Row], prefixes: tuple[str, ...], at: str) -> InstancePl
     return min(plans, key=lambda p: p.usd_per_million_output_tokens, default=None)
 
 
-def _advantage(trn: InstancePlan | None, gpu: InstancePlan | None) -> float | None:
+def _ratio(trn: InstancePlan | None, gpu: InstancePlan | None) -> float | None:
     if trn is None or gpu is None:
         return None
     return gpu.usd_per_million_output_tokens / trn.usd_per_million_output_tokens - 1
+
+
+def _advantage(rows: list[Row]) -> Advantage:
+    trn2_sat = _cheapest(rows, (TRAINIUM2_PREFIX,), "saturated")
+    gpu_sat = _cheapest(rows, CURRENT_GPU_PREFIXES, "saturated")
+    trn2_wl = _cheapest(rows, (TRAINIUM2_PREFIX,), "workload")
+    gpu_wl = _cheapest(rows, CURRENT_GPU_PREFIXES, "workload")
+    return Advantage(
+        at_saturation=_ratio(trn2_sat, gpu_sat),
+        at_workload=_ratio(trn2_wl, gpu_wl),
+        best_trainium2=trn2_sat.instance.name if trn2_sat else None,
+        best_current_gpu=gpu_sat.instance.name if gpu_sat else None,
+    )
 
 
 def judge(advantage: float | None) -> str:
@@ -114,30 +162,47 @@ def judge(advantage: float | None) -> str:
 
 
 def _assumptions(rows: list[Row], workload: Workload) -> dict[str, Any]:
+    plans = [r.workload for r in rows]
     return {
         "performance_model": (
-            "bandwidth-bound decode ceiling: each step reads all weights once plus every sequence's "
-            "KV cache at full context; capped by peak dense BF16 compute; prefill not modelled"
+            "decode step = bytes read (weights + every sequence's KV cache at full context) / (memory "
+            "bandwidth x efficiency), at least the dense-BF16 compute time, plus two all-reduces per layer "
+            "for tp > 1; best tensor-parallel layout per instance; prefill not modelled"
         ),
-        "bandwidth_utilisation": workload.bandwidth_utilisation,
-        "utilisation_note": "same fraction of spec-sheet bandwidth on every instance: cancels in the ratio",
+        "efficiency": workload.efficiency_mode,
+        "efficiency_by_accelerator": {
+            p.instance.accelerator.name: {"value": p.efficiency.value, "source": p.efficiency.source}
+            for p in plans
+        },
+        "collective_latency_us": {
+            p.instance.interconnect.name: round(p.collective.value * 1e6, 1) for p in plans
+        },
         "busy_hours": "instance busy 100% of billed hours",
         "memory_reserve": MEMORY_RESERVE,
         "tensor_parallelism": (
-            "over GPUs, or over NeuronCores (logical cores at LNC=2 on Trn2); one data-parallel replica per "
-            "tp group; KV heads are replicated when tp exceeds the model's KV heads"
+            "over GPUs, or over NeuronCores (logical cores at LNC=2 on Trn2); several copies per instance "
+            "where that is cheaper per token; KV heads are replicated when tp exceeds the model's KV heads"
         ),
         "current_gpu_instances": "p5 (8x H100) and g6e (L40S), the GPU generation current at Trn2's launch",
-        "price_basis": "on-demand list prices from the catalog; SageMaker hosting adds a markup not included",
+        "price_basis": workload.price_basis,
         "prices": {
-            r.workload.instance.name: {
-                "usd_per_hour": r.workload.instance.price.usd_per_hour,
-                "source": r.workload.instance.price.source,
-                "as_of": r.workload.instance.price.as_of,
+            p.instance.name: {
+                "usd_per_hour": p.price.usd_per_hour,
+                "source": p.price.source,
+                "as_of": p.price.as_of,
+                "estimated": p.price.estimated,
             }
-            for r in rows
+            for p in plans
         },
     }
+
+
+def _rows(model: ModelSpec, workload: Workload, pool: tuple[InstanceType, ...]) -> list[Row]:
+    return [
+        Row(plan_instance(model, workload, inst), plan_at_saturation(model, workload, inst))
+        for inst in pool
+        if inst.family in ("trainium", "nvidia")
+    ]
 
 
 def compare(
@@ -146,25 +211,19 @@ def compare(
     """Plan Trainium and GPU instances side by side and judge the Trainium2 claim."""
     check_context(model, workload)
     pool = tuple(instances) if instances is not None else instance_types()
-    rows = [
-        Row(plan_instance(model, workload, inst), plan_at_saturation(model, workload, inst))
-        for inst in pool
-        if inst.family in ("trainium", "nvidia")
-    ]
-    trn2_sat = _cheapest(rows, (TRAINIUM2_PREFIX,), "saturated")
-    gpu_sat = _cheapest(rows, CURRENT_GPU_PREFIXES, "saturated")
-    trn2_wl = _cheapest(rows, (TRAINIUM2_PREFIX,), "workload")
-    gpu_wl = _cheapest(rows, CURRENT_GPU_PREFIXES, "workload")
-    adv_sat, adv_wl = _advantage(trn2_sat, gpu_sat), _advantage(trn2_wl, gpu_wl)
+    rows = _rows(model, workload, pool)
+    by_basis = {workload.price_basis: _advantage(rows)}
+    for basis in PRICE_BASES:
+        if basis not in by_basis:
+            by_basis[basis] = _advantage(_rows(model, replace(workload, price_basis=basis), pool))
+    advantage = by_basis[workload.price_basis]
     return Comparison(
         model=model,
         workload=workload,
         trainium=[r for r in rows if r.workload.instance.family == "trainium"],
         gpu=[r for r in rows if r.workload.instance.family == "nvidia"],
-        verdict=judge(adv_sat),
-        advantage_at_saturation=adv_sat,
-        advantage_at_workload=adv_wl,
-        best_trainium2=trn2_sat.instance.name if trn2_sat else None,
-        best_current_gpu=gpu_sat.instance.name if gpu_sat else None,
+        verdict=judge(advantage.at_saturation),
+        advantage=advantage,
+        by_basis=by_basis,
         assumptions=_assumptions(rows, workload),
     )

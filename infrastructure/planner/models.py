@@ -3,7 +3,9 @@ and custom shapes from flags.
 
 A :class:`ModelSpec` carries just what memory and bandwidth arithmetic needs: parameter counts
 (total, and active per token for mixture-of-experts), layers, KV heads and head dim (for the KV
-cache), attention heads (GPU tensor parallelism must divide them) and the maximum context.
+cache), attention heads (GPU tensor parallelism must divide them), hidden size and vocabulary (for
+the 16-bit embeddings of quantised checkpoints and the tensor-parallel all-reduce) and the maximum
+context.
 Preset numbers are the published architecture values from each model's config.json; the
 parameter counts are the published ones (``estimate_params`` reproduces them within ~1%).
 """
@@ -36,6 +38,7 @@ class ModelSpec:
     num_experts: int = 1
     experts_per_token: int = 1
     active_params_b: float | None = None  # params used per token (MoE); None = all
+    tied_embeddings: bool = False  # the output projection shares the input embedding matrix
 
     @property
     def total_params(self) -> float:
@@ -44,6 +47,16 @@ class ModelSpec:
     @property
     def active_params(self) -> float:
         return (self.active_params_b if self.active_params_b is not None else self.params_b) * 1e9
+
+    @property
+    def width(self) -> float:
+        """Hidden size (the width of the activations a tensor-parallel all-reduce sums)."""
+        if self.hidden_size:
+            return float(self.hidden_size)
+        if self.num_attention_heads:
+            return float(self.num_attention_heads * self.head_dim)
+        # A decoder layer holds ~12 x hidden^2 parameters (attention 4h^2, a 4h MLP 8h^2).
+        return (self.total_params / (12 * self.layers)) ** 0.5
 
     @property
     def is_moe(self) -> bool:
@@ -102,7 +115,7 @@ PRESETS: dict[str, ModelSpec] = {
         _preset(
             name="smollm2-135m", hf_id="HuggingFaceTB/SmolLM2-135M-Instruct", params_b=0.1345,
             layers=30, hidden_size=576, num_attention_heads=9, kv_heads=3, head_dim=64,
-            vocab_size=49152, intermediate_size=1536, max_context=8192,
+            vocab_size=49152, intermediate_size=1536, max_context=8192, tied_embeddings=True,
         ),
     )
 }  # fmt: skip
@@ -203,6 +216,7 @@ def model_from_hf_config(path: str | Path) -> ModelSpec:
         intermediate_size=intermediate,
         num_experts=experts,
         experts_per_token=top_k,
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
     )
 
 

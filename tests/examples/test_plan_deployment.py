@@ -15,12 +15,21 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_example_prints_the_recommendation():
+def test_example_prints_the_recommendation_and_its_layout():
     proc = _run("--context", "8192", "--concurrency", "16")
     assert proc.returncode == 0, proc.stderr
     best = recommend(get_model_preset("llama-3.1-8b"), Workload(8192, 16))
-    assert f"recommendation: {best.instance.name} with tensor-parallel degree {best.tp_degree}" in proc.stdout
+    layout = f"tensor-parallel degree {best.tp_degree} x {best.copies} cop"
+    assert f"recommendation: {best.instance.name} with {layout}" in proc.stdout
     assert proc.stdout.count("per 1M output tokens") == 4  # three candidates + the recommendation
+    assert "realistic efficiency, sagemaker prices" in proc.stdout
+
+
+def test_example_ceiling_on_ec2_prices():
+    proc = _run("--ceiling", "--price-basis", "ec2")
+    assert proc.returncode == 0, proc.stderr
+    best = recommend(get_model_preset("llama-3.1-8b"), Workload(8192, 16, ceiling=True, price_basis="ec2"))
+    assert f"${best.usd_per_million_output_tokens:.3f} per 1M output tokens" in proc.stdout.splitlines()[-1]
 
 
 def test_example_reports_bad_input_without_a_traceback():
