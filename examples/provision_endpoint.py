@@ -3,10 +3,15 @@
     .venv/bin/python examples/provision_endpoint.py --mock            # offline, against moto
     .venv/bin/python examples/provision_endpoint.py --role-arn arn:aws:iam::<acct>:role/<role>
 
-Steps: ask the planner where the model fits best, provision (Model, EndpointConfig, Endpoint,
-autoscaling), re-run to show nothing changes, raise max capacity (applied in place), then
-deprovision. ``--mock`` (or ``STRATA_EXAMPLE_MOCK=1``) runs it all in moto, with no AWS account;
-without it, it creates real (billed) resources in your account and deletes them at the end.
+    .venv/bin/python examples/provision_endpoint.py --mock --model llama-3.1-8b \
+        --context 8192 --concurrency 16 --instance ml.inf2.48xlarge   # 2 copies per instance
+
+Steps: ask the planner where the model fits best (or take ``--instance``), provision what the
+planner's row says (Model, EndpointConfig, Endpoint, an inference component when the row puts
+several copies on one instance, autoscaling), re-run to show nothing changes, raise max capacity
+(applied in place), then deprovision. ``--mock`` (or ``STRATA_EXAMPLE_MOCK=1``) runs it all in
+moto, with no AWS account; without it, it creates real (billed) resources in your account and
+deletes them at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import os
 import sys
 from contextlib import nullcontext
 
-from infrastructure.planner import Workload, get_model_preset, recommend
+from infrastructure.catalog import get_instance_type
+from infrastructure.planner import Workload, get_model_preset, plan_instance, recommend
 from infrastructure.provisioner.aws import make_clients
 from infrastructure.provisioner.provisioner import Provisioner, RunResult
 from infrastructure.provisioner.spec import EndpointSpec, ModelRequest, build_spec
@@ -32,8 +38,15 @@ def _summary(label: str, result: RunResult) -> None:
 
 def run(args: argparse.Namespace) -> None:
     preset = get_model_preset(args.model)
-    best = recommend(preset, Workload(args.context, args.concurrency))
-    print(f"planner: {preset.name} -> {best.instance.name} (tp={best.tp_degree}); {best.reason}")
+    workload = Workload(args.context, args.concurrency)
+    best = (
+        plan_instance(preset, workload, get_instance_type(args.instance))
+        if args.instance
+        else recommend(preset, workload)
+    )
+    print(
+        f"planner: {preset.name} -> {best.instance.name} (tp={best.tp_degree} x {best.copies}); {best.reason}"
+    )
     clients = make_clients(args.region)
     p = Provisioner(clients, poll_interval=0 if args.mock else 30, timeout=3600, on_event=print)
     request = ModelRequest(preset.name, context_tokens=args.context, concurrency=args.concurrency)
@@ -45,6 +58,9 @@ def run(args: argparse.Namespace) -> None:
         )  # fmt: skip
 
     first = spec(2)
+    print(f"deployment: {first.summary}")
+    if first.uses_components:
+        print(f"inference component: {first.component_name}, {first.placement.copies} copies per instance")
     print(f"image: {first.container.image}")
     print(f"env:   {first.container.environment}")
     _summary("provision", p.provision(first))
@@ -62,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--context", type=int, default=4096)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--instance", default=None, help="default: the planner's recommendation")
     parser.add_argument("--region", default=None)
     parser.add_argument("--role-arn", default=None)
     parser.add_argument("--mock", action="store_true", default=os.environ.get("STRATA_EXAMPLE_MOCK") == "1")

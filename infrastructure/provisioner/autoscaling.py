@@ -1,10 +1,11 @@
-"""Application Auto Scaling for a SageMaker endpoint variant: read, register, remove.
+"""Application Auto Scaling for a SageMaker endpoint: read, register, remove.
 
-One scalable target (``sagemaker:variant:DesiredInstanceCount`` on
-``endpoint/<name>/variant/AllTraffic``) and one target-tracking policy on the predefined
-``SageMakerVariantInvocationsPerInstance`` metric. Both calls are upserts in AWS, so applying
-the same desired state twice is harmless; :func:`matches` tells the provisioner whether a call
-is needed at all.
+One scalable target and one target-tracking policy on the predefined invocations metric. The
+target is the variant's instance count (``endpoint/<name>/variant/AllTraffic``) for a one-copy
+endpoint, or the inference component's copy count (``inference-component/<name>-ic``) when
+several copies share an instance (see :class:`~infrastructure.provisioner.spec.ScalingTarget`).
+Both calls are upserts in AWS, so applying the same desired state twice is harmless;
+:func:`target_matches` / :func:`policy_matches` tell the provisioner whether a call is needed.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infrastructure.provisioner.spec import ScalingSpec, scaling_resource_id
+from infrastructure.provisioner.spec import ScalingSpec, ScalingTarget, component_target, variant_target
 
 NAMESPACE = "sagemaker"
-DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-METRIC = "SageMakerVariantInvocationsPerInstance"
 
 
 def policy_name(endpoint_name: str) -> str:
@@ -25,11 +24,12 @@ def policy_name(endpoint_name: str) -> str:
 
 @dataclass(frozen=True)
 class ScalingState:
-    """What Application Auto Scaling has for the endpoint's variant now."""
+    """What Application Auto Scaling has for the endpoint now."""
 
     min_capacity: int
     max_capacity: int
     policy: dict[str, Any] | None  # TargetTrackingScalingPolicyConfiguration, if our policy exists
+    target: ScalingTarget
 
     def to_spec(self) -> ScalingSpec | None:
         """The equivalent desired state, to restore it after a rollback (None if no policy)."""
@@ -39,23 +39,22 @@ class ScalingState:
             self.min_capacity,
             self.max_capacity,
             float(self.policy["TargetValue"]),
+            self.target,
             int(self.policy.get("ScaleInCooldown", 300)),
             int(self.policy.get("ScaleOutCooldown", 60)),
         )
 
 
-def read(client: Any, endpoint_name: str) -> ScalingState | None:
-    """The scalable target and our policy for ``endpoint_name``, or None when not registered."""
-    rid = scaling_resource_id(endpoint_name)
+def _read_target(client: Any, endpoint_name: str, target: ScalingTarget) -> ScalingState | None:
     targets = client.describe_scalable_targets(
-        ServiceNamespace=NAMESPACE, ResourceIds=[rid], ScalableDimension=DIMENSION
+        ServiceNamespace=NAMESPACE, ResourceIds=[target.resource_id], ScalableDimension=target.dimension
     )["ScalableTargets"]
     if not targets:
         return None
     policies = client.describe_scaling_policies(
         ServiceNamespace=NAMESPACE,
-        ResourceId=rid,
-        ScalableDimension=DIMENSION,
+        ResourceId=target.resource_id,
+        ScalableDimension=target.dimension,
         PolicyNames=[policy_name(endpoint_name)],
     )["ScalingPolicies"]
     # moto filters PolicyNames loosely, so match the name here as well.
@@ -63,51 +62,57 @@ def read(client: Any, endpoint_name: str) -> ScalingState | None:
         (
             p.get("TargetTrackingScalingPolicyConfiguration")
             for p in policies
-            if p["PolicyName"] == policy_name(endpoint_name) and p["ResourceId"] == rid
+            if p["PolicyName"] == policy_name(endpoint_name) and p["ResourceId"] == target.resource_id
         ),
         None,
     )
-    return ScalingState(targets[0]["MinCapacity"], targets[0]["MaxCapacity"], config)
+    return ScalingState(targets[0]["MinCapacity"], targets[0]["MaxCapacity"], config, target)
+
+
+def read(client: Any, endpoint_name: str) -> ScalingState | None:
+    """Our scalable target (on the variant or on the inference component) and policy, or None."""
+    for target in (variant_target(endpoint_name), component_target(endpoint_name)):
+        state = _read_target(client, endpoint_name, target)
+        if state is not None:
+            return state
+    return None
 
 
 def policy_configuration(spec: ScalingSpec) -> dict[str, Any]:
     return {
-        "TargetValue": spec.target_invocations_per_instance,
-        "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
+        "TargetValue": spec.target_invocations,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": spec.target.metric},
         "ScaleInCooldown": spec.scale_in_cooldown_s,
         "ScaleOutCooldown": spec.scale_out_cooldown_s,
     }
 
 
 def target_matches(state: ScalingState | None, spec: ScalingSpec) -> bool:
-    return state is not None and (state.min_capacity, state.max_capacity) == (
-        spec.min_capacity,
-        spec.max_capacity,
+    return (
+        state is not None
+        and state.target == spec.target
+        and (state.min_capacity, state.max_capacity) == (spec.min_capacity, spec.max_capacity)
     )
 
 
 def policy_matches(state: ScalingState | None, spec: ScalingSpec) -> bool:
-    if state is None or state.policy is None:
+    if state is None or state.policy is None or state.target != spec.target:
         return False
     want = policy_configuration(spec)
     have = state.policy
     return (
         float(have.get("TargetValue", -1)) == want["TargetValue"]
-        and have.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType") == METRIC
+        and have.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType") == spec.target.metric
         and have.get("ScaleInCooldown") == want["ScaleInCooldown"]
         and have.get("ScaleOutCooldown") == want["ScaleOutCooldown"]
     )
 
 
-def matches(state: ScalingState | None, spec: ScalingSpec) -> bool:
-    return target_matches(state, spec) and policy_matches(state, spec)
-
-
-def register_target(client: Any, endpoint_name: str, min_capacity: int, max_capacity: int) -> None:
+def register_target(client: Any, target: ScalingTarget, min_capacity: int, max_capacity: int) -> None:
     client.register_scalable_target(
         ServiceNamespace=NAMESPACE,
-        ResourceId=scaling_resource_id(endpoint_name),
-        ScalableDimension=DIMENSION,
+        ResourceId=target.resource_id,
+        ScalableDimension=target.dimension,
         MinCapacity=min_capacity,
         MaxCapacity=max_capacity,
     )
@@ -117,32 +122,27 @@ def put_policy(client: Any, endpoint_name: str, spec: ScalingSpec) -> None:
     client.put_scaling_policy(
         PolicyName=policy_name(endpoint_name),
         ServiceNamespace=NAMESPACE,
-        ResourceId=scaling_resource_id(endpoint_name),
-        ScalableDimension=DIMENSION,
+        ResourceId=spec.target.resource_id,
+        ScalableDimension=spec.target.dimension,
         PolicyType="TargetTrackingScaling",
         TargetTrackingScalingPolicyConfiguration=policy_configuration(spec),
     )
 
 
-def delete_policy(client: Any, endpoint_name: str) -> None:
+def delete_policy(client: Any, endpoint_name: str, target: ScalingTarget) -> None:
     client.delete_scaling_policy(
         PolicyName=policy_name(endpoint_name),
         ServiceNamespace=NAMESPACE,
-        ResourceId=scaling_resource_id(endpoint_name),
-        ScalableDimension=DIMENSION,
+        ResourceId=target.resource_id,
+        ScalableDimension=target.dimension,
     )
 
 
-def deregister_target(client: Any, endpoint_name: str) -> None:
+def deregister_target(client: Any, target: ScalingTarget) -> None:
     client.deregister_scalable_target(
-        ServiceNamespace=NAMESPACE,
-        ResourceId=scaling_resource_id(endpoint_name),
-        ScalableDimension=DIMENSION,
+        ServiceNamespace=NAMESPACE, ResourceId=target.resource_id, ScalableDimension=target.dimension
     )
 
 
-def remove(client: Any, endpoint_name: str, state: ScalingState) -> None:
-    """Delete our policy (if any) then the target; AWS also drops policies with the target."""
-    if state.policy is not None:
-        delete_policy(client, endpoint_name)
-    deregister_target(client, endpoint_name)
+def matches(state: ScalingState | None, spec: ScalingSpec) -> bool:
+    return target_matches(state, spec) and policy_matches(state, spec)

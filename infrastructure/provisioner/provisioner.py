@@ -1,10 +1,11 @@
 """Converge a SageMaker endpoint to an :class:`EndpointSpec`, or tear it down: execute, wait, roll back.
 
 :class:`Provisioner` reads the current state, plans (:mod:`.plan`), and executes the plan step by
-step. Every mutating step registers how to undo it; if a later step fails, the undo steps run in
-reverse, so a failed run leaves what was there before (a new endpoint is deleted, a rolled
-endpoint is rolled back, detached autoscaling re-attached). A wait that times out is not a
-failure of the resources, so it rolls nothing back: it says what exists, and a re-run resumes.
+step (:mod:`.steps`). Every mutating step registers how to undo it; if a later step fails, the
+undo steps run in reverse, so a failed run leaves what was there before (a new endpoint is
+deleted, a rolled endpoint is rolled back, detached autoscaling re-attached). A wait that times
+out is not a failure of the resources, so it rolls nothing back: it says what exists, and a re-run
+resumes.
 """
 
 from __future__ import annotations
@@ -16,27 +17,25 @@ from typing import Any
 
 from infrastructure.provisioner import autoscaling
 from infrastructure.provisioner.aws import Clients, aws_errors, make_clients
+from infrastructure.provisioner.errors import ProvisionError, WaitTimeout
 from infrastructure.provisioner.plan import Action, plan_deprovision, plan_provision
 from infrastructure.provisioner.spec import EndpointSpec, validate_endpoint_name
 from infrastructure.provisioner.state import (
     TRANSITIONAL,
+    ComponentState,
     CurrentState,
     EndpointState,
+    describe_component,
     describe_endpoint,
     read_state,
 )
+from infrastructure.provisioner.steps import ProvisionRun
 from strata.errors import ConfigurationError, StrataError
 
+__all__ = ["ProvisionError", "Provisioner", "RunResult", "WaitTimeout"]
+
 EventCallback = Callable[[str], None]  # one line per step ("create model demo-m-…")
-StatusCallback = Callable[[str, str, float], None]  # each poll: endpoint name, status, seconds waited
-
-
-class ProvisionError(StrataError):
-    """A run failed; the message says what was rolled back and exactly what, if anything, is left."""
-
-
-class WaitTimeout(StrataError):
-    """An endpoint did not settle in time; it still exists and a re-run resumes waiting."""
+StatusCallback = Callable[[str, str, float], None]  # each poll: resource name, status, seconds waited
 
 
 @dataclass
@@ -75,7 +74,7 @@ class Provisioner:
         self.timeout = timeout
         self._on_event = on_event or (lambda _msg: None)
         # Without a status callback, polls are reported as events so a plain log still shows them.
-        self._on_status = on_status or (lambda n, st, t: self._on_event(f"endpoint {n}: {st} ({t:.0f} s)"))
+        self._on_status = on_status or (lambda n, st, t: self._on_event(f"{n}: {st} ({t:.0f} s)"))
         self._sleep = sleep
         self._clock = clock
 
@@ -107,23 +106,35 @@ class Provisioner:
 
     def wait_for_endpoint(self, name: str, *, until_gone: bool = False) -> EndpointState | None:
         """Poll until the endpoint rests (or is gone), reporting its status at every poll."""
+        return self._wait("endpoint", name, lambda: describe_endpoint(self.sagemaker, name), until_gone)
+
+    def wait_for_component(self, endpoint_name: str, *, until_gone: bool = False) -> ComponentState | None:
+        """Poll until the endpoint's inference component rests (or is gone)."""
+        return self._wait(
+            "inference component",
+            f"{endpoint_name}-ic",
+            lambda: describe_component(self.sagemaker, endpoint_name),
+            until_gone,
+        )
+
+    def _wait(self, kind: str, name: str, describe: Callable[[], Any], until_gone: bool) -> Any:
         start = self._clock()
         while True:
-            ep = describe_endpoint(self.sagemaker, name)
+            res = describe()
             elapsed = self._clock() - start
-            if ep is None:
+            if res is None:
                 if until_gone:
                     self._on_status(name, "deleted", elapsed)
                     return None
-                raise ProvisionError(f"endpoint {name} disappeared while waiting for it")
-            self._on_status(name, ep.status, elapsed)
-            if not until_gone and ep.status not in TRANSITIONAL:
-                return ep
+                raise ProvisionError(f"{kind} {name} disappeared while waiting for it")
+            self._on_status(name, res.status, elapsed)
+            if not until_gone and res.status not in TRANSITIONAL:
+                return res
             if elapsed >= self.timeout:
                 raise WaitTimeout(
-                    f"timed out after {self.timeout:g} s waiting for endpoint {name} (status {ep.status})",
+                    f"timed out after {self.timeout:g} s waiting for {kind} {name} (status {res.status})",
                     hint="it still exists; re-run the same command to keep waiting, "
-                    f"or `strata deprovision --name {name}`",
+                    f"or `strata deprovision --name {name.removesuffix('-ic')}`",
                 )
             self._sleep(self.poll_interval)
 
@@ -141,7 +152,7 @@ class Provisioner:
             result.status = state.endpoint.status if state.endpoint else None
         if dry_run or not result.changed:
             return result
-        _ProvisionRun(self, spec, state).execute(result)
+        ProvisionRun(self, spec, state).execute(result)
         return result
 
     # -- deprovision --------------------------------------------------------------------------
@@ -172,16 +183,27 @@ class Provisioner:
         return result
 
     def _teardown(self, action: Action, state: CurrentState) -> None:
-        if action.kind == "scaling-policy":
-            autoscaling.delete_policy(self.autoscaling, state.name)
-        elif action.kind == "scalable-target":
-            autoscaling.deregister_target(self.autoscaling, state.name)
+        if action.kind == "scaling-policy" and state.scaling is not None:
+            autoscaling.delete_policy(self.autoscaling, state.name, state.scaling.target)
+        elif action.kind == "scalable-target" and state.scaling is not None:
+            autoscaling.deregister_target(self.autoscaling, state.scaling.target)
+        elif action.kind == "inference-component":
+            self.delete_component(state.name)
         elif action.kind == "endpoint":
             self.delete_endpoint(state.name)
         elif action.kind == "endpoint-config":
             self.sagemaker.delete_endpoint_config(EndpointConfigName=action.name)
         elif action.kind == "model":
             self.sagemaker.delete_model(ModelName=action.name)
+
+    def delete_component(self, endpoint_name: str) -> None:
+        """Delete the endpoint's inference component once it rests, and wait until it is gone."""
+        ic = describe_component(self.sagemaker, endpoint_name)
+        if ic is not None and ic.status in TRANSITIONAL and ic.status != "Deleting":
+            ic = self.wait_for_component(endpoint_name)
+        if ic is not None and ic.status != "Deleting":
+            self.sagemaker.delete_inference_component(InferenceComponentName=ic.name)
+        self.wait_for_component(endpoint_name, until_gone=True)
 
     def delete_endpoint(self, name: str) -> None:
         """Delete the endpoint once it rests (SageMaker refuses mid-transition) and wait until gone."""
@@ -191,178 +213,3 @@ class Provisioner:
         if ep is not None and ep.status != "Deleting":
             self.sagemaker.delete_endpoint(EndpointName=name)
         self.wait_for_endpoint(name, until_gone=True)
-
-
-class _ProvisionRun:
-    """One execution of a provision plan, with its undo journal."""
-
-    def __init__(self, p: Provisioner, spec: EndpointSpec, state: CurrentState) -> None:
-        self.p, self.spec, self.state = p, spec, state
-        self.undo: list[tuple[str, Callable[[], None]]] = []
-        self.undone: list[str] = []
-
-    def execute(self, result: RunResult) -> None:
-        cleanup = [a for a in result.actions if a.verb == "delete" and a.kind in ("model", "endpoint-config")]
-        main = [a for a in result.actions if a.mutating and a not in cleanup]
-        try:
-            for action in main:
-                self.p.event(f"{action.verb} {action.kind} {action.name}")
-                with aws_errors(self.p.clients.region):
-                    getattr(self, f"_{action.verb}_{action.kind.replace('-', '_')}")(action)
-        except WaitTimeout:
-            raise  # the resources are fine, only slow: keep them so a re-run resumes
-        except KeyboardInterrupt:
-            self.p.event(f"interrupted; created so far: {', '.join(w for w, _ in self.undo) or 'nothing'}")
-            raise
-        except Exception as exc:
-            left = self.rollback()
-            raise ProvisionError(_failure_message(self.spec.name, exc, len(self.undone), left)) from None
-        result.status = "InService"
-        for action in cleanup:  # the roll succeeded: a failed delete only leaves clutter for next run
-            self.p.event(f"delete {action.kind} {action.name}")
-            try:
-                with aws_errors(self.p.clients.region):
-                    self.p._teardown(action, self.state)
-            except StrataError as exc:
-                result.warnings.append(
-                    f"could not delete {action.kind} {action.name}: {exc} (the next run retries)"
-                )
-
-    def rollback(self) -> list[str]:
-        """Undo this run's steps newest first; return what could not be undone."""
-        left: list[str] = []
-        while self.undo:
-            what, fn = self.undo.pop()
-            self.p.event(f"rolling back: {what}")
-            try:
-                with aws_errors(self.p.clients.region):
-                    fn()
-                self.undone.append(what)
-            except Exception as exc:  # keep undoing the rest; report exactly what is left
-                left.append(f"{what} ({exc})")
-        return left
-
-    # -- steps: one method per (verb, kind), each registering its undo ----------------------------
-
-    def _create_model(self, a: Action) -> None:
-        self.p.sagemaker.create_model(**self.spec.create_model_request())
-        self.undo.append((f"model {a.name}", lambda: self._delete_unless_in_use("model", a.name)))
-
-    def _create_endpoint_config(self, a: Action) -> None:
-        self.p.sagemaker.create_endpoint_config(**self.spec.create_endpoint_config_request())
-        self.undo.append((f"endpoint-config {a.name}", lambda: self._delete_unless_in_use("config", a.name)))
-
-    def _delete_unless_in_use(self, kind: str, name: str) -> None:
-        ep = describe_endpoint(self.p.sagemaker, self.spec.name)
-        if ep is not None and ep.config_name == self.spec.config_name:
-            raise ProvisionError(f"{name} is still used by endpoint {self.spec.name}")
-        if kind == "model":
-            self.p.sagemaker.delete_model(ModelName=name)
-        else:
-            self.p.sagemaker.delete_endpoint_config(EndpointConfigName=name)
-
-    def _delete_endpoint(self, a: Action) -> None:  # only a Failed endpoint, before re-creating it
-        self.p.delete_endpoint(a.name)
-
-    def _create_endpoint(self, a: Action) -> None:
-        self.p.sagemaker.create_endpoint(
-            EndpointName=a.name,
-            EndpointConfigName=self.spec.config_name,
-            Tags=self.spec.tags(self.spec.config_hash),
-        )
-        self.undo.append((f"endpoint {a.name}", lambda: self.p.delete_endpoint(a.name)))
-        ep = self.p.wait_for_endpoint(a.name)
-        if ep is None or ep.status != "InService":
-            reason = f": {ep.failure_reason}" if ep and ep.failure_reason else ""
-            raise ProvisionError(f"endpoint {a.name} is {ep.status if ep else 'gone'}{reason}")
-
-    def _update_endpoint(self, a: Action) -> None:
-        assert self.state.endpoint is not None  # the plan only updates an existing endpoint
-        old = self.state.endpoint.config_name
-        self.p.sagemaker.update_endpoint(EndpointName=a.name, EndpointConfigName=self.spec.config_name)
-        self.undo.append((f"endpoint {a.name} back to {old}", lambda: self._revert_endpoint(old)))
-        ep = self.p.wait_for_endpoint(a.name)
-        if ep is None or ep.status != "InService" or ep.config_name != self.spec.config_name:
-            # SageMaker rolls a failed update back by itself and reports why in FailureReason.
-            reason = ep.failure_reason if ep else "endpoint gone"
-            raise ProvisionError(f"update of endpoint {a.name} to {self.spec.config_name} failed: {reason}")
-
-    def _revert_endpoint(self, old_config: str) -> None:
-        ep = self.p.wait_for_endpoint(self.spec.name)
-        if ep is not None and ep.config_name != old_config:
-            self.p.sagemaker.update_endpoint(EndpointName=self.spec.name, EndpointConfigName=old_config)
-            self.p.wait_for_endpoint(self.spec.name)
-
-    def _delete_scaling_policy(self, a: Action) -> None:  # detach before a roll
-        old = self.state.scaling.to_spec() if self.state.scaling else None
-        autoscaling.delete_policy(self.p.autoscaling, self.spec.name)
-        if old is not None:
-            self.undo.append(
-                (
-                    f"scaling-policy {a.name}",
-                    lambda: autoscaling.put_policy(self.p.autoscaling, self.spec.name, old),
-                )
-            )
-
-    def _delete_scalable_target(self, a: Action) -> None:
-        old = self.state.scaling
-        autoscaling.deregister_target(self.p.autoscaling, self.spec.name)
-        if old is not None:
-            restore = lambda: autoscaling.register_target(  # noqa: E731
-                self.p.autoscaling, self.spec.name, old.min_capacity, old.max_capacity
-            )
-            self.undo.append((f"scalable-target {a.name}", restore))
-
-    def _create_scalable_target(self, a: Action) -> None:
-        s = self.spec.scaling
-        autoscaling.register_target(self.p.autoscaling, self.spec.name, s.min_capacity, s.max_capacity)
-        self.undo.append(
-            (
-                f"scalable-target {a.name}",
-                lambda: autoscaling.deregister_target(self.p.autoscaling, self.spec.name),
-            )
-        )
-
-    def _update_scalable_target(self, a: Action) -> None:
-        old = self.state.scaling
-        s = self.spec.scaling
-        autoscaling.register_target(self.p.autoscaling, self.spec.name, s.min_capacity, s.max_capacity)
-        if old is not None:
-            restore = lambda: autoscaling.register_target(  # noqa: E731
-                self.p.autoscaling, self.spec.name, old.min_capacity, old.max_capacity
-            )
-            self.undo.append(
-                (f"scalable-target {a.name} back to {old.min_capacity}..{old.max_capacity}", restore)
-            )
-
-    def _create_scaling_policy(self, a: Action) -> None:
-        autoscaling.put_policy(self.p.autoscaling, self.spec.name, self.spec.scaling)
-        self.undo.append(
-            (
-                f"scaling-policy {a.name}",
-                lambda: autoscaling.delete_policy(self.p.autoscaling, self.spec.name),
-            )
-        )
-
-    def _update_scaling_policy(self, a: Action) -> None:
-        old = self.state.scaling.to_spec() if self.state.scaling else None
-        autoscaling.put_policy(self.p.autoscaling, self.spec.name, self.spec.scaling)
-        if old is not None:
-            self.undo.append(
-                (
-                    f"scaling-policy {a.name}",
-                    lambda: autoscaling.put_policy(self.p.autoscaling, self.spec.name, old),
-                )
-            )
-
-
-def _failure_message(name: str, exc: BaseException, undone: int, left: list[str]) -> str:
-    cause = str(exc) if isinstance(exc, StrataError) else f"{type(exc).__name__}: {exc}"
-    if left:
-        return (
-            f"provisioning {name} failed: {cause}; rolled back {undone} step(s) "
-            f"but could not undo: {'; '.join(left)}"
-        )
-    return (
-        f"provisioning {name} failed: {cause}; rolled back {undone} step(s), nothing this run created is left"
-    )

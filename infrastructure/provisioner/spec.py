@@ -1,12 +1,15 @@
 """The desired state of one strata-managed SageMaker endpoint, validated, and the hashes that name it.
 
-An :class:`EndpointSpec` is pure data: what the Model, EndpointConfig, Endpoint and Application
-Auto Scaling target/policy should look like. The Model and EndpointConfig are immutable in
-SageMaker, so each is named ``<endpoint>-m-<hash>`` / ``<endpoint>-c-<hash>`` after a short hash
-of exactly what it contains: an identical re-run finds the names already there (nothing to
-create), any change yields new names (create new, roll the endpoint, delete the old).
-:func:`build_spec` turns CLI-level input into a spec, checking it against the catalog, botocore's
-service model and the capacity planner, and raising one-line :class:`StrataError`\\ s.
+An :class:`EndpointSpec` is pure data: what the Model, EndpointConfig, Endpoint, inference
+component (when the planner puts several model copies on one instance) and Application Auto
+Scaling target/policy should look like — the single source a CDK app can build the same
+resources from. The Model and EndpointConfig are immutable in SageMaker, so each is named
+``<endpoint>-m-<hash>`` / ``<endpoint>-c-<hash>`` after a short hash of exactly what it contains:
+an identical re-run finds the names already there (nothing to create), any change yields new names
+(create new, roll the endpoint, delete the old). The inference component is mutable and keeps
+one name, ``<endpoint>-ic``. :func:`build_spec` turns CLI-level input into a spec, checking it
+against the catalog, botocore's service model and the capacity planner, and raising one-line
+:class:`StrataError`\\ s.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from functools import cache
 from typing import Any
 
 from infrastructure.catalog import InstanceType, get_instance_type
-from infrastructure.provisioner.containers import ContainerConfig, ServingParams, container_for
-from strata.errors import ConfigurationError, NotFoundError
+from infrastructure.provisioner.containers import ContainerConfig, container_for
+from infrastructure.provisioner.serving import ModelRequest, Placement, resolve_serving
+from strata.errors import ConfigurationError
+
+__all__ = ["EndpointSpec", "ModelRequest", "Placement", "ScalingSpec", "ScalingTarget", "build_spec"]
 
 VARIANT = "AllTraffic"
 HASH_LEN = 10
@@ -31,20 +37,48 @@ _NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 _ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 ROLE_ENV = "STRATA_SAGEMAKER_ROLE_ARN"
 MANAGED_BY_TAG = {"Key": "strata:managed-by", "Value": "strata"}
-DEFAULT_CONTEXT_TOKENS = 4096
-DEFAULT_CONCURRENCY = 4
 # SageMakerVariantInvocationsPerInstance counts requests per instance per minute. An LLM request
 # of a few hundred output tokens takes ~10 s, so one batch slot completes ~6 requests a minute.
 INVOCATIONS_PER_SLOT_PER_MINUTE = 6
 
 
 @dataclass(frozen=True)
+class ScalingTarget:
+    """What Application Auto Scaling scales: the variant's instances, or the inference component's copies."""
+
+    resource_id: str
+    dimension: str
+    metric: str  # the predefined target-tracking metric for that dimension
+
+
+def variant_target(endpoint_name: str) -> ScalingTarget:
+    return ScalingTarget(
+        scaling_resource_id(endpoint_name),
+        "sagemaker:variant:DesiredInstanceCount",
+        "SageMakerVariantInvocationsPerInstance",
+    )
+
+
+def component_target(endpoint_name: str) -> ScalingTarget:
+    return ScalingTarget(
+        f"inference-component/{component_name(endpoint_name)}",
+        "sagemaker:inference-component:DesiredCopyCount",
+        "SageMakerInferenceComponentInvocationsPerCopy",
+    )
+
+
+@dataclass(frozen=True)
 class ScalingSpec:
-    """Application Auto Scaling for the endpoint's one variant (target tracking on invocations)."""
+    """Application Auto Scaling for the endpoint (target tracking on invocations per unit).
+
+    The unit is an instance for a one-copy endpoint, a model copy when an inference component
+    holds several per instance (SageMaker's managed instance scaling then follows the copies).
+    """
 
     min_capacity: int
     max_capacity: int
-    target_invocations_per_instance: float
+    target_invocations: float  # per unit per minute
+    target: ScalingTarget
     scale_in_cooldown_s: int = 300
     scale_out_cooldown_s: int = 60
 
@@ -60,7 +94,19 @@ class EndpointSpec:
     container: ContainerConfig
     scaling: ScalingSpec
     model_label: str  # the preset or HF id the user asked for, for messages only
+    placement: Placement = field(default_factory=Placement)
+    summary: str = field(default="", compare=False)  # the deployment in words (the planner's row)
     notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def uses_components(self) -> bool:
+        return self.placement.uses_components
+
+    @property
+    def instance_range(self) -> tuple[int, int]:
+        """(min, max) instances; with an inference component the scaled unit is a copy."""
+        per = self.placement.copies
+        return self.scaling.min_capacity // per, self.scaling.max_capacity // per
 
     @property
     def model_hash(self) -> str:
@@ -73,11 +119,24 @@ class EndpointSpec:
         return f"{self.name}-m-{self.model_hash}"
 
     def _variant(self) -> dict[str, Any]:
-        return {
+        low, high = self.instance_range
+        variant: dict[str, Any] = {
             "VariantName": VARIANT,
-            "ModelName": self.model_name,
             "InstanceType": self.instance_type,
-            "InitialInstanceCount": self.scaling.min_capacity,
+            "InitialInstanceCount": low,
+        }
+        if self.uses_components:
+            # The model lives in the inference component; SageMaker adds instances as copies need them.
+            return variant | {
+                "ManagedInstanceScaling": {
+                    "Status": "ENABLED",
+                    "MinInstanceCount": low,
+                    "MaxInstanceCount": high,
+                },
+                "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"},
+            }
+        return variant | {
+            "ModelName": self.model_name,
             "InitialVariantWeight": 1.0,
             "ContainerStartupHealthCheckTimeoutInSeconds": self.container.startup_health_check_timeout_s,
             "ModelDataDownloadTimeoutInSeconds": self.container.model_download_timeout_s,
@@ -85,15 +144,15 @@ class EndpointSpec:
 
     @property
     def config_hash(self) -> str:
-        return _short_hash(self._variant())
+        return _short_hash(self._variant() | ({"role": self.role_arn} if self.uses_components else {}))
 
     @property
     def config_name(self) -> str:
         return f"{self.name}-c-{self.config_hash}"
 
     @property
-    def scaling_resource_id(self) -> str:
-        return scaling_resource_id(self.name)
+    def component_name(self) -> str:
+        return component_name(self.name)
 
     def tags(self, spec_hash: str) -> list[dict[str, str]]:
         return [
@@ -111,11 +170,50 @@ class EndpointSpec:
         }
 
     def create_endpoint_config_request(self) -> dict[str, Any]:
-        return {
+        request: dict[str, Any] = {
             "EndpointConfigName": self.config_name,
             "ProductionVariants": [self._variant()],
             "Tags": self.tags(self.config_hash),
         }
+        if self.uses_components:  # inference components run under the endpoint's role
+            request["ExecutionRoleArn"] = self.role_arn
+        return request
+
+    def component_specification(self) -> dict[str, Any]:
+        """The inference component's Specification, as SageMaker describes it back (for drift checks)."""
+        p = self.placement
+        return {
+            "ModelName": self.model_name,
+            "StartupParameters": {
+                "ModelDataDownloadTimeoutInSeconds": self.container.model_download_timeout_s,
+                "ContainerStartupHealthCheckTimeoutInSeconds": self.container.startup_health_check_timeout_s,
+            },
+            "ComputeResourceRequirements": {
+                "NumberOfAcceleratorDevicesRequired": float(p.accelerators_per_copy),
+                "MinMemoryRequiredInMb": p.memory_mb_per_copy,
+            },
+        }
+
+    def create_inference_component_request(self) -> dict[str, Any]:
+        return {
+            "InferenceComponentName": self.component_name,
+            "EndpointName": self.name,
+            "VariantName": VARIANT,
+            "Specification": self.component_specification(),
+            "RuntimeConfig": {"CopyCount": self.scaling.min_capacity},
+            "Tags": self.tags(_short_hash(self.component_specification())),
+        }
+
+    def update_inference_component_request(self) -> dict[str, Any]:
+        # The copy count belongs to autoscaling once the component exists; only the spec is converged.
+        return {
+            "InferenceComponentName": self.component_name,
+            "Specification": self.component_specification(),
+        }
+
+
+def component_name(endpoint_name: str) -> str:
+    return f"{endpoint_name}-ic"
 
 
 def scaling_resource_id(endpoint_name: str) -> str:
@@ -184,101 +282,6 @@ def validate_capacity(min_capacity: int, max_capacity: int) -> None:
         )
 
 
-@dataclass(frozen=True)
-class ModelRequest:
-    """What the user asked to serve: a planner preset name or a Hugging Face id, and its workload."""
-
-    model: str
-    tp_degree: int | None = None
-    context_tokens: int | None = None
-    concurrency: int | None = None
-
-
-def _check_tp(inst: InstanceType, tp: int) -> int:
-    if tp not in inst.tp_degrees:
-        allowed = ", ".join(map(str, inst.tp_degrees))
-        raise ConfigurationError(
-            f"tensor-parallel degree {tp} is not possible on {inst.name}", hint=f"use one of: {allowed}"
-        )
-    return tp
-
-
-def resolve_serving(req: ModelRequest, inst: InstanceType) -> tuple[ServingParams, tuple[str, ...]]:
-    """Serving parameters for ``req`` on ``inst``, checked by the planner when it knows the model."""
-    from infrastructure import planner
-
-    try:
-        preset = planner.get_model_preset(req.model)
-    except NotFoundError:
-        if "/" not in req.model:
-            raise
-        return _unplanned_serving(req, inst)
-    context = req.context_tokens or min(preset.max_context, DEFAULT_CONTEXT_TOKENS)
-    concurrency = req.concurrency or DEFAULT_CONCURRENCY
-    plan = planner.plan_instance(preset, planner.Workload(context, concurrency), inst)
-    if not plan.fits or plan.tp_degree is None:
-        raise ConfigurationError(
-            f"{preset.name} does not fit {inst.name}: {plan.reason}",
-            hint="run `strata plan` to see instances that fit",
-        )
-    tp, notes = _single_copy_tp(req, inst, plan.tp_degree, plan.replicas, preset.num_attention_heads)
-    return _params(preset.hf_id, tp, context, concurrency), notes
-
-
-def _single_copy_tp(
-    req: ModelRequest, inst: InstanceType, planned_tp: int, replicas: int, heads: int
-) -> tuple[int, tuple[str, ...]]:
-    """The tensor-parallel degree of the one model copy a SageMaker endpoint runs per instance.
-
-    The planner may fit several smaller copies (``replicas``) per instance; an endpoint without
-    inference components runs one container, so it shards that one copy over as many devices as
-    allowed: it holds the weights once and all the KV cache the replicas would have, so it fits
-    whenever the planner's replicated layout fits.
-    """
-    if req.tp_degree is not None:
-        tp = _check_tp(inst, req.tp_degree)
-        if tp < planned_tp:
-            raise ConfigurationError(
-                f"tensor-parallel degree {tp} is too small for the model on {inst.name}",
-                hint=f"the planner needs at least tp={planned_tp}",
-            )
-        return tp, ()
-    units = inst.neuron_cores if inst.family != "nvidia" else inst.accelerator_count
-    # GPU servers shard attention heads evenly; Neuron pads them (same rule as the planner's).
-    valid = [
-        d
-        for d in inst.tp_degrees
-        if planned_tp <= d <= units and (inst.family != "nvidia" or not heads or heads % d == 0)
-    ]
-    tp = max(valid, default=planned_tp)
-    if tp != planned_tp:
-        return tp, (
-            f"planner fits tp={planned_tp} x {replicas} copies; one container per instance uses tp={tp}",
-        )
-    return tp, ()
-
-
-def _unplanned_serving(req: ModelRequest, inst: InstanceType) -> tuple[ServingParams, tuple[str, ...]]:
-    # A bare Hugging Face id: the planner has no size for it, so the user picks the sharding.
-    if req.tp_degree is None:
-        raise ConfigurationError(
-            f"{req.model!r} is not a planner preset, so its tensor-parallel degree is unknown",
-            hint="pass --tp (and --context-tokens/--concurrency), or use a preset from `strata plan`",
-        )
-    tp = _check_tp(inst, req.tp_degree)
-    context = req.context_tokens or DEFAULT_CONTEXT_TOKENS
-    params = _params(req.model, tp, context, req.concurrency or DEFAULT_CONCURRENCY)
-    return params, (f"{req.model} is not a planner preset: memory fit on {inst.name} was not checked",)
-
-
-def _params(hf_id: str, tp: int, context: int, concurrency: int) -> ServingParams:
-    if context < 2 or concurrency < 1:
-        raise ConfigurationError("--context-tokens must be >= 2 and --concurrency >= 1")
-    # Leave a quarter of the window (at most 1024 tokens) for generated tokens.
-    max_input = context - min(1024, context // 4)
-    return ServingParams(hf_id, tp, concurrency, max_input, context)
-
-
 def build_spec(
     name: str,
     req: ModelRequest,
@@ -292,15 +295,25 @@ def build_spec(
     target_invocations: float | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> EndpointSpec:
-    """Validate CLI-level input and return the endpoint's desired state."""
+    """Validate CLI-level input and return the endpoint's desired state (the planner's row, deployed)."""
     validate_endpoint_name(name)
     inst = validate_instance_type(instance_type)
     validate_capacity(min_capacity, max_capacity)
     role = resolve_role(role_arn)
-    params, notes = resolve_serving(req, inst)
-    container = container_for(inst, server, params, region, extra_env)
-    target = target_invocations or float(INVOCATIONS_PER_SLOT_PER_MINUTE * params.max_batch_size)
+    deployment = resolve_serving(req, inst)
+    container = container_for(inst, server, deployment.params, region, extra_env)
+    # One unit is an instance, or one copy when the component holds several per instance.
+    target = target_invocations or float(INVOCATIONS_PER_SLOT_PER_MINUTE * deployment.params.max_batch_size)
     if target <= 0:
         raise ConfigurationError("--target-invocations must be positive")
-    scaling = ScalingSpec(min_capacity, max_capacity, target)
-    return EndpointSpec(name, region, role, inst.name, container, scaling, req.model, notes)
+    copies = deployment.placement.copies
+    scaling = ScalingSpec(
+        min_capacity * copies,
+        max_capacity * copies,
+        target,
+        component_target(name) if deployment.placement.uses_components else variant_target(name),
+    )
+    return EndpointSpec(
+        name, region, role, inst.name, container, scaling, req.model, deployment.placement,
+        deployment.summary, deployment.notes,
+    )  # fmt: skip

@@ -55,11 +55,13 @@ def provisioner(aws: Clients, events: list[str]) -> Provisioner:
 
 
 def _make_spec(name: str = "demo", instance: str = "ml.inf2.xlarge", **kw: Any) -> EndpointSpec:
+    # A small workload that one inf2.xlarge holds (the CLI's default, 16 x 8192, does not):
+    # these fixtures exercise convergence; sizing has its own tests.
     req = ModelRequest(
         kw.pop("model", "llama-3.1-8b"),
         kw.pop("tp", None),
-        kw.pop("context_tokens", None),
-        kw.pop("concurrency", None),
+        kw.pop("context_tokens", 4096),
+        kw.pop("concurrency", 4),
     )
     kw.setdefault("max_capacity", 4)
     kw.setdefault("role_arn", ROLE)

@@ -1,12 +1,15 @@
-"""``strata provision`` / ``strata deprovision`` end to end: in-process on moto and as a subprocess."""
+"""``strata provision`` / ``strata deprovision`` end to end: in-process on moto, and as the installed
+command (against a moto server, and offline with ``--mock``), checked against ``strata plan``."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +136,56 @@ def test_cli_subprocess_against_moto_server(moto_server):
     assert down.returncode == 0 and "demo: deprovisioned" in down.stdout
     bad = _strata(moto_server, "provision", *BASE, "--instance", "ml.nope")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
+
+
+# -- the installed command, offline with --mock, against what `strata plan` says ----------------------
+
+STRATA = Path(sys.executable).with_name("strata")
+
+
+def _installed(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"STRATA_HOME": str(tmp_path / "home"), "COLUMNS": "250"}
+    for var in ("AWS_ENDPOINT_URL", "STRATA_SAGEMAKER_ROLE_ARN"):
+        env.pop(var, None)
+    return subprocess.run([str(STRATA), *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def _deployment(stdout: str) -> tuple[str, int, int, dict[str, str]]:
+    found = re.search(r"^deployment: (\S+): tensor-parallel degree (\d+) x (\d+) cop", stdout, re.M)
+    assert found, stdout
+    env_line = re.search(r"^environment: (.*)$", stdout, re.M)
+    env = dict(pair.split("=", 1) for pair in env_line.group(1).split())
+    return found.group(1), int(found.group(2)), int(found.group(3)), env
+
+
+@pytest.mark.parametrize("instance", [None, "ml.inf2.24xlarge", "ml.trn2.48xlarge"])
+def test_provision_dry_run_creates_the_row_plan_recommends(tmp_path, instance):
+    where = ["--instance", instance] if instance else []
+    plan = _installed(tmp_path, "plan", "-m", "llama-3.1-8b", "--json", *where)
+    assert plan.returncode == 0, plan.stderr
+    row = json.loads(plan.stdout)["recommended"]
+    args = ["provision", "--mock", "--dry-run", "--name", "agree", "--model", "llama-3.1-8b", *where]
+    dry = _installed(tmp_path, *args)
+    assert dry.returncode == 0, dry.stderr
+    name, tp, copies, env = _deployment(dry.stdout)
+    assert (name, tp, copies) == (row["instance"], row["tp_degree"], row["copies"])
+    cores = env.get("HF_NUM_CORES") or env.get("SM_NUM_GPUS")
+    batch = env.get("MAX_BATCH_SIZE") or env.get("MAX_CONCURRENT_REQUESTS")
+    assert (int(cores), int(batch), env["MAX_TOTAL_TOKENS"]) == (tp, -(-16 // copies), "8192")
+    assert ("inference-component" in dry.stdout) == (copies > 1)
+    assert "mock: ran against moto's in-process AWS" in dry.stdout
+
+
+def test_mock_provision_and_deprovision_need_no_aws_account(tmp_path):
+    up = _installed(tmp_path, "provision", "--mock", "--name", "walk", "--model", "smollm2-135m",
+                    "--instance", "ml.inf2.xlarge", "--poll-interval", "0", "--quiet")  # fmt: skip
+    assert up.returncode == 0, up.stderr
+    assert "walk: InService" in up.stdout and "nothing was created in any AWS account" in up.stdout
+    down = _installed(tmp_path, "deprovision", "--mock", "--name", "walk")
+    assert down.returncode == 0 and "walk: nothing to deprovision in us-east-1" in down.stdout
+    bad = _installed(tmp_path, "provision", "--mock", "--name", "walk", "--model", "gpt-99")
+    assert (
+        bad.returncode == 1
+        and bad.stderr.startswith("error: unknown model preset")
+        and "Traceback" not in bad.stderr
+    )

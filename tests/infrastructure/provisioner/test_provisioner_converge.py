@@ -41,8 +41,9 @@ def test_first_run_creates_everything(provisioner, aws, make_spec, events):
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
     policy = aws.autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"][0]
     config = policy["TargetTrackingScalingPolicyConfiguration"]
-    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == autoscaling.METRIC
-    assert config["TargetValue"] == spec.scaling.target_invocations_per_instance
+    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == spec.scaling.target.metric
+    assert spec.scaling.target.metric == "SageMakerVariantInvocationsPerInstance"
+    assert config["TargetValue"] == spec.scaling.target_invocations
     assert any("InService" in e for e in events)
 
 

@@ -22,7 +22,8 @@ def _nothing_left(aws) -> None:
 def test_scaling_target_failure_rolls_back_endpoint_config_and_model(provisioner, aws, make_spec):
     # moto has no way to make RegisterScalableTarget fail: stub the autoscaling client for this run.
     with Stubber(aws.autoscaling) as stub:
-        stub.add_response("describe_scalable_targets", {"ScalableTargets": []})
+        for _ in ("variant", "inference component"):  # reading state looks for either target
+            stub.add_response("describe_scalable_targets", {"ScalableTargets": []})
         stub.add_client_error(
             "register_scalable_target", "LimitExceededException", "too many scalable targets", 400
         )
@@ -37,7 +38,8 @@ def test_scaling_target_failure_rolls_back_endpoint_config_and_model(provisioner
 
 def test_policy_failure_also_deregisters_the_new_target(provisioner, aws, make_spec):
     with Stubber(aws.autoscaling) as stub:
-        stub.add_response("describe_scalable_targets", {"ScalableTargets": []})
+        for _ in ("variant", "inference component"):
+            stub.add_response("describe_scalable_targets", {"ScalableTargets": []})
         stub.add_response("register_scalable_target", {})
         stub.add_client_error("put_scaling_policy", "ValidationException", "bad policy", 400)
         expected = {

@@ -70,15 +70,51 @@ def test_planner_sizes_the_container(make_spec):
     assert env["HF_NUM_CORES"] == "2" and env["MAX_BATCH_SIZE"] == "8"
     assert env["MAX_TOTAL_TOKENS"] == "4096" and int(env["MAX_INPUT_TOKENS"]) < 4096
     # 8 slots x ~6 requests a minute each.
-    assert spec.scaling.target_invocations_per_instance == 48.0
+    assert spec.scaling.target_invocations == 48.0
+    assert (
+        not spec.uses_components and spec.scaling.target.dimension == "sagemaker:variant:DesiredInstanceCount"
+    )
 
 
-def test_one_container_spans_the_instance_when_planner_replicates(make_spec):
-    spec = make_spec(instance="ml.inf2.48xlarge")
-    assert spec.container.environment["HF_NUM_CORES"] == "24"
-    assert any("tp=24" in n for n in spec.notes)
-    gpu = make_spec(instance="ml.g5.12xlarge")
-    assert gpu.container.environment["SM_NUM_GPUS"] == "4"
+def test_defaults_are_the_plan_defaults(make_spec):
+    # strata plan sizes 8192 tokens x 16 sequences by default; so does provision
+    spec = make_spec(instance="ml.p5.48xlarge", context_tokens=None, concurrency=None)
+    env = spec.container.environment
+    assert (env["MAX_TOTAL_TOKENS"], env["MAX_CONCURRENT_REQUESTS"], env["SM_NUM_GPUS"]) == (
+        "8192",
+        "16",
+        "8",
+    )
+    assert "tensor-parallel degree 8 x 1 copy per instance, 16 sequences x 8192 tokens" in spec.summary
+
+
+@pytest.mark.parametrize(
+    "instance, tp, copies, chips",
+    [("ml.inf2.48xlarge", 12, 2, 6), ("ml.trn2.48xlarge", 16, 4, 4)],
+)
+def test_several_copies_per_instance_become_one_inference_component(make_spec, instance, tp, copies, chips):
+    spec = make_spec(instance=instance, context_tokens=None, concurrency=None, min_capacity=1, max_capacity=3)
+    env = spec.container.environment
+    assert env["HF_NUM_CORES"] == str(tp) and env["MAX_BATCH_SIZE"] == str(16 // copies)
+    p = spec.placement
+    assert (p.copies, p.accelerators_per_copy, spec.uses_components) == (copies, chips, True)
+    variant = spec.create_endpoint_config_request()["ProductionVariants"][0]
+    assert "ModelName" not in variant
+    assert variant["ManagedInstanceScaling"] == {
+        "Status": "ENABLED",
+        "MinInstanceCount": 1,
+        "MaxInstanceCount": 3,
+    }
+    ic = spec.create_inference_component_request()
+    assert ic["Specification"]["ModelName"] == spec.model_name
+    assert ic["Specification"]["ComputeResourceRequirements"]["NumberOfAcceleratorDevicesRequired"] == chips
+    assert ic["RuntimeConfig"] == {"CopyCount": copies}
+    # autoscaling scales copies (1..3 instances x copies), SageMaker adds instances as copies need them
+    assert (spec.scaling.min_capacity, spec.scaling.max_capacity) == (copies, 3 * copies)
+    assert spec.scaling.target.resource_id == "inference-component/demo-ic"
+    _valid("CreateEndpointConfig", spec.create_endpoint_config_request())
+    _valid("CreateInferenceComponent", ic)
+    _valid("UpdateInferenceComponent", spec.update_inference_component_request())
 
 
 def test_explicit_tp_is_checked(make_spec):
