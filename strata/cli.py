@@ -3,15 +3,22 @@
 A layer declares ``[project.entry-points."strata.commands"] name = "pkg.cli:register"``;
 ``register(app)`` adds its commands or sub-apps to the root Typer app. The root imports no
 layer, so the layering stays intact (checked by import-linter).
+
+The root also owns how the CLI talks to a person: help is click's plain layout for every command
+(typer's rich panels print ``<bool>`` after every flag, ``--help`` included), and every mistake —
+a usage error, a :class:`~strata.errors.StrataError`, an environment problem — is one line on
+stderr and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
 
 import sys
 from importlib.metadata import entry_points
+from types import ModuleType
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from strata import __version__
 from strata.errors import StrataError
@@ -35,6 +42,8 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        # Plain help for the root and (typer passes it down) every sub-command and sub-app.
+        rich_markup_mode=None,
     )
 
     @app.callback()
@@ -50,30 +59,62 @@ def build_app() -> typer.Typer:
     return app
 
 
+def click_exceptions() -> ModuleType:
+    """The exceptions module of the click that typer actually raises from.
+
+    typer < 0.2x uses the separately installed ``click``; later versions bundle their own copy as
+    ``typer._click``, whose ``ClickException`` is a different class. ``typer.BadParameter`` is
+    re-exported from whichever one is in use, so its module is the right one in both cases.
+    """
+    return sys.modules[typer.BadParameter.__module__]
+
+
+def error(message: str) -> None:
+    """Print ``error: <message>`` as one line on stderr (no markup, no wrapping)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def _usage_error(exc: Exception, exceptions: ModuleType) -> int:
+    """One line for a click usage error, naming the command's --help."""
+    no_args_is_help = getattr(exceptions, "NoArgsIsHelpError", None)
+    if no_args_is_help is not None and isinstance(exc, no_args_is_help):
+        exc.show()  # `strata keys` alone: its help, as asked for by no_args_is_help
+        return exc.exit_code
+    message = exc.format_message().rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    error(message)
+    return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors become one line on stderr and exit code 1, never a traceback."""
+    """Run the CLI; mistakes become one line on stderr and a non-zero exit, never a traceback."""
+    exceptions = click_exceptions()
     app = build_app()
     try:
-        app(args=argv, standalone_mode=False, prog_name="strata")
+        # Not standalone: errors come back here instead of typer printing a multi-line panel.
+        result = app(args=argv, standalone_mode=False, prog_name="strata")
     except StrataError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        error(str(exc))
+        return exc.exit_code
+    except exceptions.ClickException as exc:
+        return _usage_error(exc, exceptions)
+    except typer.Abort:
+        error("aborted")
+        return 1
+    except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    except typer.Exit as exc:
-        return exc.exit_code
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("aborted")
-            return 1
-        raise
-    return 0
+    except OSError as exc:
+        # The environment refused something (permissions, disk full): say what, on which file.
+        where = f": {exc.filename}" if exc.filename else ""
+        error(f"{exc.strerror or exc}{where}")
+        return 1
+    # In non-standalone mode an Exit raised inside a command comes back as its exit code.
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
