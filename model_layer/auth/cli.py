@@ -16,9 +16,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from model_layer.auth.keystore import KeyStore
+from model_layer.auth.keystore import DB_FILE_NAME, KeyStore
 from model_layer.settings import GatewaySettings
 from strata.errors import StrataError
+from strata.home import writable_home
 
 keys_app = typer.Typer(help="Issue, list and revoke tenant credentials (SigV4 key pairs + API keys).")
 
@@ -33,8 +34,15 @@ _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def _keystore() -> KeyStore:
-    return KeyStore.open(GatewaySettings())
+def _keystore(*, write: bool) -> KeyStore | None:
+    """The key store; for reading, None when none exists yet (a read creates nothing)."""
+    settings = GatewaySettings()
+    home = settings.state_dir()
+    if write:
+        writable_home(home)  # one clear line for a read-only home; tightens an old 0755 one
+    elif not (home / DB_FILE_NAME).exists():
+        return None
+    return KeyStore.open(settings)
 
 
 @keys_app.command("create")
@@ -45,7 +53,11 @@ def create(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Issue an access key pair (SigV4) and an API key for TENANT; secrets are shown only once."""
-    issued = _keystore().create_keys(tenant, requests_per_minute=rpm, tokens_per_minute=tpm)
+    store = _keystore(write=True)
+    try:
+        issued = store.create_keys(tenant, requests_per_minute=rpm, tokens_per_minute=tpm)
+    finally:
+        store.close()
     if as_json:
         typer.echo(
             json.dumps(
@@ -79,7 +91,12 @@ def list_keys(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List key sets (no secrets)."""
-    records = _keystore().list_keys(tenant)
+    store = _keystore(write=False)
+    try:
+        records = store.list_keys(tenant) if store else []
+    finally:
+        if store:
+            store.close()
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
         return
@@ -99,7 +116,11 @@ def list_keys(
 @keys_app.command("revoke")
 def revoke(key_id: str = typer.Argument(..., help="Access key id (AKIA…) from `strata keys list`.")) -> None:
     """Revoke a key set: its SigV4 key pair and API key stop working on the next request."""
-    record = _keystore().revoke(key_id)
+    store = _keystore(write=True)
+    try:
+        record = store.revoke(key_id)
+    finally:
+        store.close()
     _console().print(f"revoked {record.access_key_id} (tenant {record.tenant_id})")
 
 
@@ -124,11 +145,18 @@ def usage(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Metered usage and cost per tenant and model."""
-    from model_layer.tenancy.metering import DB_FILE_NAME, UsageStore
+    from model_layer.tenancy.metering import DB_FILE_NAME as USAGE_DB
+    from model_layer.tenancy.metering import UsageStore
 
     since_at = parse_since(since) if since else None
-    store = UsageStore(GatewaySettings().state_dir() / DB_FILE_NAME)
-    rows = store.summarize(tenant_id=tenant, since=since_at)
+    path = GatewaySettings().state_dir() / USAGE_DB
+    rows = []
+    if path.exists():  # nothing served yet: nothing to show, and a read creates nothing
+        store = UsageStore(path)
+        try:
+            rows = store.summarize(tenant_id=tenant, since=since_at)
+        finally:
+            store.close()
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return

@@ -10,7 +10,6 @@ to a running gateway) takes effect on the next request.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
 import sqlite3
@@ -24,6 +23,7 @@ from typing import Any
 from model_layer.auth.sealing import KEY_FILE_NAME, Sealer
 from model_layer.settings import GatewaySettings
 from strata.errors import NotFoundError, StrataError
+from strata.home import connect_state_db
 
 DB_FILE_NAME = "keys.db"
 API_KEY_PREFIX = "sk-strata-"
@@ -115,11 +115,8 @@ class KeyRecord:
 
 
 def _open_private_db(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    os.chmod(path, 0o600)  # also tightens a file created by something else
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    # Created 0600 (its -wal/-shm follow); read-only, changing nothing, on a read-only home.
+    conn = connect_state_db(path)
     conn.execute("PRAGMA journal_mode=WAL")  # CLI writes while the gateway reads
     conn.execute("PRAGMA busy_timeout=5000")
     conn.row_factory = sqlite3.Row

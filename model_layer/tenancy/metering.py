@@ -22,6 +22,7 @@ from typing import Any
 
 from model_layer.tenancy.metrics import GatewayMetrics
 from model_layer.types import InvocationBodies, ModelInfo, Tenant, Usage
+from strata.home import connect_state_db
 
 log = logging.getLogger("strata.gateway.metering")
 
@@ -77,10 +78,10 @@ class UsageStore:
     """Usage records in SQLite (``usage.db`` in the state directory)."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Created 0600 (its -wal/-shm follow); read-only, changing nothing, on a read-only home.
+        self._conn = connect_state_db(path)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")  # a lost last record on power loss is fine
         self._conn.execute("PRAGMA busy_timeout=5000")
@@ -244,6 +245,7 @@ class UsageMeter:
         latency_ms: int,
         request_id: str | None,
         error_code: str | None,
+        outcome: str = "complete",
         bodies: InvocationBodies | None = None,
     ) -> None:
         at, cost = time.time(), cost_usd(model, usage)

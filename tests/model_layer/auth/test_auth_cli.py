@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,18 @@ def test_binary_create_then_revoke_unknown_has_no_traceback():
     assert json.loads(created.stdout)["tenantId"] == "acme"
     bad = subprocess.run([strata, "keys", "revoke", "nope"], env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "error: no key 'nope'" in bad.stderr
+
+
+def test_create_tightens_an_open_home_and_list_creates_nothing(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)  # as an older strata (or a plain mkdir) left it
+    monkeypatch.setenv("STRATA_HOME", str(home))
+    assert run_json(capsys, "keys", "list", "--json") == []
+    assert list(home.iterdir()) == [] and stat.S_IMODE(home.stat().st_mode) == 0o755  # a read changes nothing
+    run_json(capsys, "keys", "create", "--tenant", "acme", "--json")
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in home.iterdir()} == {
+        "keys.db": 0o600,
+        "keystore.key": 0o600,
+    }
