@@ -57,20 +57,24 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-@runtime_app.command()
+# SageMaker starts containers as `docker run <image> serve`, appending "serve" after the
+# ENTRYPOINT (which already serves). Taken as an extra argument rather than a declared one, so
+# --help shows no positional for it.
+@runtime_app.command(context_settings={"allow_extra_args": True})
 def serve(
-    sagemaker_arg: str = typer.Argument(None, hidden=True, metavar="[serve]"),
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 inside a container)."),
     port: int = typer.Option(8080, help="Port; SAGEMAKER_BIND_TO_PORT overrides it (SageMaker)."),
     model: str = typer.Option(None, help="GGUF file to serve (default: STRATA_MODEL_PATH or packaged)."),
     n_parallel: int = typer.Option(None, help="Concurrent slots (default: STRATA_N_PARALLEL or 4)."),
-    no_embeddings: bool = typer.Option(False, help="Do not load the embedding model."),
+    # One explicit name: typer would otherwise also declare a "--no-no-embeddings" negation.
+    no_embeddings: bool = typer.Option(False, "--no-embeddings", help="Do not load the embedding model."),
 ) -> None:
     """Serve GET /ping and POST /invocations (the SageMaker inference-container contract)."""
-    # SageMaker starts containers as `docker run <image> serve`; the ENTRYPOINT already serves.
-    if sagemaker_arg not in (None, "serve"):
+    unexpected = ctx.args[1:] if ctx.args[:1] == ["serve"] else ctx.args
+    if unexpected:
         raise StrataError(
-            f"unexpected argument {sagemaker_arg!r}", hint="the only positional accepted is 'serve'"
+            f"unexpected argument {unexpected[0]!r}", hint="the only positional accepted is one 'serve'"
         )
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT") or port)
     check_port_free(host, port)
@@ -108,7 +112,7 @@ def _run_server(chat: Any, embedder: Any, host: str, port: int) -> None:
 
 @runtime_app.command()
 def chat(
-    prompt: str = typer.Argument(..., help="What to ask the model."),
+    prompt: str = typer.Argument(..., metavar="PROMPT", help="What to ask the model."),
     stream: bool = typer.Option(False, "--stream", help="Print tokens as they are generated."),
     max_tokens: int = typer.Option(256, min=1, help="Upper bound on generated tokens."),
     temperature: float = typer.Option(None, min=0.0, help="Sampling temperature (0 = greedy)."),
@@ -163,7 +167,7 @@ def _read_schema(value: str) -> dict:
 
 @runtime_app.command()
 def embed(
-    texts: Annotated[list[str], typer.Argument(help="One or more texts to embed.")],
+    texts: Annotated[list[str], typer.Argument(metavar="TEXT", help="One or more texts to embed.")],
     full: bool = typer.Option(False, "--full", help="Print whole vectors as JSON."),
 ) -> None:
     """Embed texts with the local all-MiniLM-L6-v2 (384-d, unit length)."""
@@ -180,7 +184,7 @@ def embed(
 
 @runtime_app.command("count-tokens")
 def count_tokens(
-    text: str = typer.Argument(..., help="Text to tokenize with the chat model's tokenizer."),
+    text: str = typer.Argument(..., metavar="TEXT", help="Text to tokenize with the chat model's tokenizer."),
     model: str = typer.Option(None, help="GGUF file (default: STRATA_MODEL_PATH or packaged)."),
 ) -> None:
     """Print the number of tokens of a text for the configured chat model."""

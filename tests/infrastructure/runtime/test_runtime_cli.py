@@ -83,6 +83,7 @@ def test_count_tokens(capsys):
             "cannot reach the OpenAI-compatible",
         ),
         ({}, ["serve", "train"], "unexpected argument 'train'"),
+        ({}, ["serve", "serve", "serve"], "unexpected argument 'serve'"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(env, args, fragment):
@@ -119,3 +120,10 @@ def test_serve_accepts_sagemakers_serve_argument_and_bind_port(tmp_path):
         port = sock.getsockname()[1]
         result = run_cli("runtime", "serve", "serve", env={"SAGEMAKER_BIND_TO_PORT": str(port)}, timeout=30)
     assert result.returncode == 1 and f":{port}" in result.stderr
+
+
+def test_serve_help_shows_one_embeddings_flag_and_no_positional(capsys):
+    assert main(["runtime", "serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: strata runtime serve [OPTIONS]\n" in out  # SageMaker's "serve" is accepted, not shown
+    assert "--no-embeddings " in out and "--no-no-embeddings" not in out and "[serve]" not in out
