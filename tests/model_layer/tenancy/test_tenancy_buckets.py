@@ -1,4 +1,4 @@
-"""Token buckets with worst-case reservations: the same rules in process (controlled clock) and in a real Redis."""
+"""Token buckets with worst-case reservations: the same rules in process and in a real Redis."""
 
 from __future__ import annotations
 
