@@ -96,7 +96,7 @@ class Authenticator:
                 tenant = self._api_key(token.strip())
         if api_key:
             by_api_key = self._api_key(api_key)
-            if tenant is not None and tenant != by_api_key:
+            if tenant is not None and _key_of(tenant) != _key_of(by_api_key):
                 raise IncompleteSignatureException(CONFLICTING_CREDENTIALS)
             return by_api_key
         if tenant is None:
@@ -139,6 +139,11 @@ class Authenticator:
             return self.regions
         settings = getattr(request.app.state, "settings", None)
         return settings.signing_regions() if settings is not None else DEFAULT_REGIONS
+
+
+def _key_of(tenant: Tenant) -> tuple[str, str]:
+    # Identity only: the tenant's policy may have changed between the two lookups.
+    return tenant.tenant_id, tenant.key_id
 
 
 def _credentials(request: Request) -> tuple[str, str]:
