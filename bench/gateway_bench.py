@@ -1,17 +1,26 @@
-"""Benchmark: what the gateway costs, against LiteLLM's proxy and against the raw local engine.
+"""Benchmark: what the gateway costs, against a bare pass-through, LiteLLM's proxy and the raw engine.
 
     .venv/bin/python bench/gateway_bench.py [--requests 600] [--concurrency 16] [--rounds 3]
-                                            [--skip-litellm] [--skip-stream] [--stream-runs 6]
+                                            [--skip-thin] [--skip-litellm] [--skip-stream]
+                                            [--stream-runs 8] [--profile-requests 0]
 
 1. Overhead. A tiny OpenAI-shaped upstream on loopback answers every chat completion at once
-   (precomputed bytes, its own process). In front of it, each in its own process: ``strata serve``
-   (an ``openai`` provider pointing at the upstream; a real issued API key, rate limits and usage
-   metering on, as in production) and the LiteLLM proxy (installed by this script into
-   ``bench/.venv-litellm``, not a project dependency; no auth, no database). The same OpenAI
-   request goes to the upstream directly (baseline), through strata, through LiteLLM:
-   sequential p50 latency (added = p50 − direct p50), then req/s and p50 at concurrency 16.
-   Targets are measured in alternating rounds so background load hits all alike; medians kept.
-   Goals: strata's added p50 ≤ 1/3 of LiteLLM's; strata's req/s ≥ 2× LiteLLM's.
+   (precomputed bytes, its own process). In front of it, each in its own process: a thin
+   pass-through proxy (``bench/thin_proxy.py``: uvicorn with uvloop + httptools, a raw ASGI app
+   forwarding the body through one keep-alive httpx client; no auth, no parsing: the floor a
+   Python gateway can reach), ``strata serve`` (an ``openai`` provider pointing at the upstream;
+   an API key issued with ``strata keys create``, a tenant with rate limits far above the load,
+   usage metering on, as in production) and the LiteLLM proxy (pinned, installed by this script
+   into ``bench/.venv-litellm``, not a project dependency; master-key auth, no database). The
+   same OpenAI request goes to the upstream directly (baseline), through each proxy: sequential
+   p50 latency (added = p50 − direct p50), then req/s and p50 at concurrency 16, during which
+   the CPU seconds (user + system, from /proc, the process and its descendants) of the proxy
+   and of the upstream are read: CPU per request = CPU used / requests in that phase. Targets
+   are measured in alternating rounds so background load hits all alike; medians kept.
+   Goals (issue 7 §6): strata's added p50 ≤ 1.5× the thin proxy's and ≤ 0.2× LiteLLM's; strata's
+   req/s ≥ 4× LiteLLM's; strata's CPU per request ≤ 1.5× the thin proxy's.
+   ``--profile-requests N``: afterwards, N more requests at the same concurrency through strata
+   under py-spy; its hot spots go to ``bench/results/gateway.profile.md``.
 2. Streaming. The local llama.cpp engine (layer 1's ``ChatEngine``, in this process) against the
    same model served by ``strata serve`` (local provider, same context/slots/threads), streamed
    over ``/v1/chat/completions`` SSE; decode tok/s = (chunks − 1) / (last − first chunk), greedy,
@@ -27,7 +36,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -35,15 +43,18 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from gateway_report import now, profile_report, report
+from server_cpu import Profile, hot_spots, tree_cpu_s
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
+LITELLM_VERSION = "1.106.2"  # pinned: the version issue 7 measured; change it deliberately
 BIN = Path(sys.executable).parent
+THIN_PROXY = Path(__file__).resolve().parent / "thin_proxy.py"
 MODEL = "openai.bench-v1:0"
 LITELLM_KEY = "sk-bench-" + os.urandom(16).hex()  # LiteLLM refuses to start without a master key
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 8}
@@ -159,7 +170,7 @@ def ensure_litellm() -> Path:
         "--quiet",
         "--disable-pip-version-check",
     ]
-    subprocess.run([*pip, "litellm[proxy]"], check=True)
+    subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
     return exe
 
 
@@ -195,112 +206,182 @@ def issue_key(home: Path) -> str:
 # --- load ----------------------------------------------------------------------------------------
 
 
-async def _load(url: str, headers: dict[str, str], n: int, concurrency: int) -> tuple[list[float], float]:
+async def _load(
+    url: str, headers: dict[str, str], n: int, concurrency: int, *, strict: bool = False
+) -> tuple[list[float], float, int]:
+    """``n`` requests over ``concurrency`` connections: latencies of the 200s, wall time, non-200s."""
     latencies: list[float] = []
+    failed = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         queue = iter(range(n))
 
         async def worker() -> None:
+            nonlocal failed
             for _ in queue:
                 started = time.perf_counter()
                 r = await client.post(url, json=BODY, headers=headers)
-                latencies.append(time.perf_counter() - started)
-                if r.status_code != 200:
+                if r.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                elif strict:
                     raise RuntimeError(f"{url}: HTTP {r.status_code} {r.text[:300]}")
+                else:  # counted and reported (a throttle would show here), not fatal mid-run
+                    failed += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - started
+        return latencies, time.perf_counter() - started, failed
 
 
-def measure(url: str, headers: dict[str, str], requests: int, concurrency: int) -> dict[str, float]:
-    asyncio.run(_load(url, headers, 30, 4))  # warm-up: connections, caches, lazy imports
-    sequential, _ = asyncio.run(_load(url, headers, max(50, requests // 6), 1))
-    loaded, wall = asyncio.run(_load(url, headers, requests, concurrency))
+def measure(
+    url: str, headers: dict[str, str], requests: int, concurrency: int, servers: dict[str, int]
+) -> dict[str, float]:
+    """One round on one target; ``servers`` (role → pid) are charged CPU for the concurrent phase."""
+    asyncio.run(_load(url, headers, 30, 4, strict=True))  # warm-up: connections, caches, lazy imports
+    sequential, _, failed_c1 = asyncio.run(_load(url, headers, max(50, requests // 6), 1))
+    cpu_before = {role: tree_cpu_s(pid) for role, pid in servers.items()}
+    loaded, wall, failed = asyncio.run(_load(url, headers, requests, concurrency))
+    cpu = {
+        f"{role}_cpu_ms": (tree_cpu_s(pid) - cpu_before[role]) * 1000 / requests
+        for role, pid in servers.items()
+    }
     return {
         "p50_ms_c1": statistics.median(sequential) * 1000,
         "p50_ms": statistics.median(loaded) * 1000,
         "p90_ms": statistics.quantiles(loaded, n=10)[-1] * 1000,
         "rps": len(loaded) / wall,
+        **cpu,
+        "non_200": failed_c1 + failed,
     }
 
 
-def overhead(args: argparse.Namespace, work: Path) -> dict:
-    up_port, strata_port, litellm_port = free_port(), free_port(), free_port()
-    upstream = f"http://127.0.0.1:{up_port}/v1"
+def strata_config(work: Path, upstream: str) -> Path:
     config = work / "strata-overhead.toml"
     config.write_text(
         f'[[providers]]\nname = "upstream"\ntype = "openai"\nbase_url = "{upstream}"\n\n'
         f'[[models]]\nid = "{MODEL}"\nprovider = "upstream"\nupstream = "bench-model"\n'
     )
+    return config
+
+
+def start_litellm(stack: ExitStack, work: Path, upstream: str, port: int) -> subprocess.Popen:
+    exe = ensure_litellm()
+    config = work / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        f"  - model_name: {MODEL}\n"
+        "    litellm_params:\n"
+        "      model: openai/bench-model\n"
+        f"      api_base: {upstream}\n"
+        "      api_key: not-needed\n"
+        "litellm_settings:\n  telemetry: false\n"
+    )
+    return stack.enter_context(
+        process(
+            [str(exe), "--config", str(config), "--port", str(port), "--host", "127.0.0.1"],
+            f"http://127.0.0.1:{port}/health/liveliness",
+            env={
+                "LITELLM_MASTER_KEY": LITELLM_KEY,
+                "LITELLM_LOG": "ERROR",
+                "LITELLM_TELEMETRY": "False",
+                "NO_DOCS": "True",
+            },
+            timeout_s=300,
+        )
+    )
+
+
+def metered_requests(home: Path) -> int | None:
+    """Requests the gateway metered for the bench tenant (``strata usage``), None if it can't say."""
+    out = subprocess.run(
+        [str(BIN / "strata"), "usage", "--tenant", "bench", "--json"],
+        env={**os.environ, **strata_env(home)},
+        capture_output=True,
+        text=True,
+    )
+    try:
+        return sum(int(row["requests"]) for row in json.loads(out.stdout))
+    except (ValueError, KeyError, TypeError):
+        print(f"  strata usage gave no count: {out.stdout[-300:]}{out.stderr[-300:]}", flush=True)
+        return None
+
+
+def overhead(args: argparse.Namespace, work: Path) -> dict:
+    up_port, thin_port, strata_port, litellm_port = free_port(), free_port(), free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}/v1"
     home = work / "strata-home"
     key = issue_key(home)
-    targets = {"direct": (f"{upstream}/chat/completions", {})}
+    targets: dict[str, tuple[str, dict[str, str], int | None]] = {}
     with ExitStack() as stack:
-        stack.enter_context(
+        up = stack.enter_context(
             process([sys.executable, __file__, "--serve-upstream", str(up_port)], f"{upstream}/models")
         )
-        stack.enter_context(
+        targets["direct"] = (f"{upstream}/chat/completions", {}, None)
+        if not args.skip_thin:
+            thin = stack.enter_context(
+                process(
+                    [sys.executable, str(THIN_PROXY), "--port", str(thin_port), "--upstream", upstream,
+                     "--pool", str(max(16, args.concurrency))],
+                    f"http://127.0.0.1:{thin_port}/v1/models",
+                )
+            )  # fmt: skip
+            targets["thin"] = (f"http://127.0.0.1:{thin_port}/v1/chat/completions", {}, thin.pid)
+        gateway = stack.enter_context(
             process(
-                [str(BIN / "strata"), "serve", "--port", str(strata_port), "--config", str(config)],
+                [str(BIN / "strata"), "serve", "--port", str(strata_port),
+                 "--config", str(strata_config(work, upstream))],
                 f"http://127.0.0.1:{strata_port}/health",
                 env=strata_env(home),
             )
-        )
-        targets["strata"] = (
-            f"http://127.0.0.1:{strata_port}/v1/chat/completions",
-            {"Authorization": f"Bearer {key}"},
-        )
+        )  # fmt: skip
+        strata_url = f"http://127.0.0.1:{strata_port}/v1/chat/completions"
+        strata_auth = {"Authorization": f"Bearer {key}"}
+        targets["strata"] = (strata_url, strata_auth, gateway.pid)
         if not args.skip_litellm:
-            exe = ensure_litellm()
-            litellm_config = work / "litellm.yaml"
-            litellm_config.write_text(
-                "model_list:\n"
-                f"  - model_name: {MODEL}\n"
-                "    litellm_params:\n"
-                "      model: openai/bench-model\n"
-                f"      api_base: {upstream}\n"
-                "      api_key: not-needed\n"
-                "litellm_settings:\n  telemetry: false\n"
-            )
-            stack.enter_context(
-                process(
-                    [
-                        str(exe),
-                        "--config",
-                        str(litellm_config),
-                        "--port",
-                        str(litellm_port),
-                        "--host",
-                        "127.0.0.1",
-                    ],
-                    f"http://127.0.0.1:{litellm_port}/health/liveliness",
-                    env={
-                        "LITELLM_MASTER_KEY": LITELLM_KEY,
-                        "LITELLM_LOG": "ERROR",
-                        "LITELLM_TELEMETRY": "False",
-                        "NO_DOCS": "True",
-                    },
-                    timeout_s=300,
-                )
-            )
+            litellm = start_litellm(stack, work, upstream, litellm_port)
             targets["litellm"] = (
                 f"http://127.0.0.1:{litellm_port}/v1/chat/completions",
                 {"Authorization": f"Bearer {LITELLM_KEY}"},
+                litellm.pid,
             )
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        sent_to_strata = 0
         for r in range(args.rounds):
-            for name, (url, headers) in targets.items():
-                result = measure(url, headers, args.requests, args.concurrency)
+            for name, (url, headers, pid) in targets.items():
+                servers = {"upstream": up.pid} | ({"gateway": pid} if pid else {})
+                result = measure(url, headers, args.requests, args.concurrency, servers)
                 rounds[name].append(result)
+                sent_to_strata += (30 + max(50, args.requests // 6) + args.requests) * (name == "strata")
                 print(
                     f"  round {r + 1} {name:8s} " + "  ".join(f"{k}={v:.2f}" for k, v in result.items()),
                     flush=True,
                 )
-    return {
+        profile = None
+        if args.profile_requests:
+            profile = profile_strata(args, strata_url, strata_auth, gateway.pid)
+            sent_to_strata += args.profile_requests
+    medians = {
         name: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for name, runs in rounds.items()
     }
+    metering = {"sent": sent_to_strata, "metered": metered_requests(home)}  # after strata stopped: flushed
+    print(f"  strata metering: {metering}", flush=True)
+    version = None if args.skip_litellm else litellm_version()
+    return {"targets": medians, "rounds": rounds, "metering": metering, "profile": profile} | {
+        "litellm_version": version
+    }
+
+
+def profile_strata(args: argparse.Namespace, url: str, headers: dict[str, str], pid: int) -> dict:
+    """py-spy on ``strata serve`` during ``--profile-requests`` requests at ``--concurrency``."""
+    raw = Path(args.profile_raw)
+    print(f"  profiling strata (pid {pid}) with py-spy over {args.profile_requests} requests…", flush=True)
+    with Profile(pid, raw) as spy:
+        loaded, wall, failed = asyncio.run(_load(url, headers, args.profile_requests, args.concurrency))
+    said = [line for line in spy.log.splitlines() if "Samples" in line] or ["py-spy said nothing"]
+    print(f"  {said[0]}", flush=True)
+    spots = hot_spots(raw, ROOT, top=25, ours=("model_layer/", "strata/"))
+    return {"requests": args.profile_requests, "rps_under_profiler": len(loaded) / wall,
+            "non_200": failed, "raw": str(raw)} | spots  # fmt: skip
 
 
 # --- streaming: gateway vs the raw local engine --------------------------------------------------
@@ -377,88 +458,25 @@ def streaming(args: argparse.Namespace, work: Path) -> dict:
             rates["gateway"].append(gateway_run(client, url, key, run))
             engine_rate, gateway_rate = rates["engine"][-1], rates["gateway"][-1]
             print(f"  run {run + 1}: engine {engine_rate:.1f} tok/s, gateway {gateway_rate:.1f}", flush=True)
-    return {name: statistics.median(values) for name, values in rates.items()} | {"runs": rates}
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    return medians | {
+        "runs": rates,
+        "settings": STREAM_SETTINGS,
+        "max_tokens": STREAM_MAX_TOKENS,
+        "when": now(),
+    }
 
 
-# --- report --------------------------------------------------------------------------------------
-
-
-Ratio = tuple[str, float, str, bool]
-
-
-def _overhead_lines(args: argparse.Namespace, over: dict) -> tuple[list[str], list[Ratio]]:
-    lines = [
-        f"- overhead: {args.rounds} alternating rounds a target; each round 30 warm-up, "
-        f"{max(50, args.requests // 6)} sequential, {args.requests} at concurrency {args.concurrency}; "
-        "medians of the rounds",
-        "- upstream: raw ASGI app answering a fixed chat completion at once (its own process)",
-        "- strata: `strata serve`, openai provider → upstream, API key auth + rate limits + SQLite "
-        "metering on"
-        + (f"; LiteLLM {litellm_version()} proxy, master-key auth, no DB" if "litellm" in over else ""),
-        "",
-        "| target | p50 ms (c=1) | added p50 ms (c=1) | p50 ms (c=16) | p90 ms (c=16) | req/s (c=16) |",
-        "|---|---|---|---|---|---|",
-    ]
-    base = over["direct"]["p50_ms_c1"]
-    for name, m in over.items():
-        added = "—" if name == "direct" else f"{m['p50_ms_c1'] - base:.2f}"
-        cells = [
-            f"{m['p50_ms_c1']:.2f}",
-            added,
-            f"{m['p50_ms']:.2f}",
-            f"{m['p90_ms']:.2f}",
-            f"{m['rps']:.0f}",
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    ratios: list[Ratio] = []
-    if "litellm" in over:
-        added = (over["strata"]["p50_ms_c1"] - base) / (over["litellm"]["p50_ms_c1"] - base)
-        ratios.append(("added p50 latency, strata / LiteLLM", added, "≤ 0.333", added <= 1 / 3))
-        rps = over["strata"]["rps"] / over["litellm"]["rps"]
-        ratios.append(("req/s at c=16, strata / LiteLLM", rps, "≥ 2.0", rps >= 2))
-    return lines, ratios
-
-
-def _stream_lines(args: argparse.Namespace, stream: dict) -> tuple[list[str], list[Ratio]]:
-    lines = [
-        "",
-        f"- streaming: SmolLM2-135M Q4_1, {STREAM_SETTINGS}, greedy, max_tokens={STREAM_MAX_TOKENS}, "
-        f"{args.stream_runs} alternating runs; engine = layer-1 ChatEngine in-process, gateway = "
-        "`strata serve` local provider over /v1 SSE",
-        "",
-        "| side | decode tok/s (median) | runs |",
-        "|---|---|---|",
-    ]
-    for side in ("engine", "gateway"):
-        runs = ", ".join(f"{x:.1f}" for x in stream["runs"][side])
-        lines.append(f"| {side} | {stream[side]:.1f} | {runs} |")
-    ratio = stream["gateway"] / stream["engine"]
-    return lines, [("decode tok/s, gateway / engine", ratio, "≥ 0.95", ratio >= 0.95)]
-
-
-def report(
-    args: argparse.Namespace, over: dict | None, stream: dict | None, load: tuple[float, float]
-) -> str:
-    lines = [
-        "# Gateway benchmark: strata vs LiteLLM proxy (overhead) and vs the raw local engine (streaming)",
-        "",
-        f"- when: {datetime.now(UTC).isoformat(timespec='seconds')}  machine: {platform.machine()} "
-        f"{os.cpu_count()} cpu, python {platform.python_version()}  load average before/after: "
-        f"{load[0]:.2f} / {load[1]:.2f} (other jobs share these cores; client, gateways and upstream too)",
-    ]
-    ratios: list[Ratio] = []
-    for part, build in ((over, _overhead_lines), (stream, _stream_lines)):
-        if part:
-            more, found = build(args, part)
-            lines += more
-            ratios += found
-    if ratios:
-        lines += ["", "| ratio | value | goal | result |", "|---|---|---|---|"]
-        lines += [
-            f"| {name} | {value:.3f} | {goal} | {'PASS' if ok else 'FAIL'} |"
-            for name, value, goal, ok in ratios
-        ]
-    return "\n".join(lines) + "\n"
+def earlier_streaming() -> dict | None:
+    """The streaming figures of the last run that measured them, to keep them in the report."""
+    try:
+        stream = json.loads((RESULTS / "gateway.json").read_text())["streaming"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if not isinstance(stream, dict):
+        return None
+    defaults = {"settings": STREAM_SETTINGS, "max_tokens": STREAM_MAX_TOKENS, "when": None}
+    return defaults | stream | {"carried_over": True}
 
 
 def main() -> None:
@@ -467,27 +485,36 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stream-runs", type=int, default=8)
+    parser.add_argument("--skip-thin", action="store_true", help="no thin pass-through proxy target")
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument(
+        "--profile-requests", type=int, default=0, help="then profile strata with py-spy over N requests"
+    )
+    parser.add_argument("--profile-raw", default="/tmp/strata-gateway-profile.txt", help="py-spy raw output")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
         serve_upstream(args.serve_upstream)
         return
-    load_before = os.getloadavg()[0]
+    load_before, when = os.getloadavg()[0], now()
     with tempfile.TemporaryDirectory(prefix="strata-gwbench-") as tmp:
         work = Path(tmp)
         print("overhead…", flush=True)
         over = None if args.skip_overhead else overhead(args, work)
         print("streaming…", flush=True)
-        stream = None if args.skip_stream else streaming(args, work)
-    text = report(args, over, stream, (load_before, os.getloadavg()[0]))
+        stream = earlier_streaming() if args.skip_stream else streaming(args, work)
+    load = (load_before, os.getloadavg()[0])
+    text = report(args, over, stream, load, when)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "gateway.md").write_text(text)
+    run = {"when": when, "load_average_before_after": load, "args": vars(args)}
     (RESULTS / "gateway.json").write_text(
-        json.dumps({"args": vars(args), "overhead": over, "streaming": stream}, indent=2) + "\n"
+        json.dumps(run | {"overhead": over, "streaming": stream}, indent=2) + "\n"
     )
+    if over and over["profile"]:
+        (RESULTS / "gateway.profile.md").write_text(profile_report(args, over["profile"], when))
     print(text)
 
 
