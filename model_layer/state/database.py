@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from strata.errors import ConfigurationError, StrataError
+from strata.home import create_private_file, ensure_dir
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x5354_5241  # "STRA": pg_advisory_lock key held while migrating
@@ -99,26 +100,36 @@ def open_database(url: str, *, migrate_schema: bool = True) -> Database:
 def _open_sqlite(path: Path) -> Database:
     if not str(path) or str(path) == ":memory:":
         raise ConfigurationError("the state database must be a file", hint="use sqlite:///path/to/strata.db")
-    read_only = path.exists() and not os.access(path, os.W_OK)
+    directory = ensure_dir(path.parent)
+    writable = os.access(directory, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.W_OK))
+    if writable:
+        create_private_file(path)  # 0600 before SQLite opens it, so its -wal/-shm are 0600 too
+        return Database(_sqlite_engine(path, "uri=true", read_only=False), str(path))
     if not path.exists():
+        raise StateUnavailableError(
+            f"cannot create the state database {path}: {directory} is not writable",
+            hint="set STRATA_HOME to a writable directory",
+        )
+    # Read-only: mode=ro works while a writer holds the WAL open; a cleanly closed WAL database in a
+    # read-only directory opens only as immutable (SQLite cannot create its -shm file there).
+    for query in ("mode=ro&uri=true", "immutable=1&uri=true"):
+        engine = _sqlite_engine(path, query, read_only=True)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        except OSError as exc:
-            raise StateUnavailableError(
-                f"cannot create the state database {path}: {exc.strerror}",
-                hint="set STRATA_HOME to a writable directory",
-            ) from None
-    elif not read_only and not os.access(path.parent, os.W_OK):
-        read_only = True  # SQLite needs the directory for its -wal/-shm files
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT count(*) FROM sqlite_master")
+            return Database(engine, str(path), read_only=True)
+        except SQLAlchemyError:
+            engine.dispose()
+    raise StateUnavailableError(f"cannot read the state database {path}", hint="check its permissions")
+
+
+def _sqlite_engine(path: Path, query: str, *, read_only: bool) -> Engine:
     # The URI form is the only one that can say "read-only" (SQLAlchemy passes uri=true through).
-    query = "?mode=ro&uri=true" if read_only else "?uri=true"
     engine = create_engine(
-        f"sqlite+pysqlite:///file:{path}{query}",
-        connect_args={"check_same_thread": False, "timeout": 5},
+        f"sqlite+pysqlite:///file:{path}?{query}", connect_args={"check_same_thread": False, "timeout": 5}
     )
     _sqlite_rules(engine, read_only)
-    return Database(engine, str(path), read_only)
+    return engine
 
 
 def _sqlite_rules(engine: Engine, read_only: bool) -> None:
