@@ -3,7 +3,9 @@
 The router authenticates (bearer API key or SigV4, via the app's authenticator), translates with
 the pure functions of :mod:`model_layer.wire.openai`, calls :class:`ModelService` and frames
 the result. Errors use OpenAI's shape (``render_openai_error``, chosen by the app for ``/v1/``
-paths): bad input is a 400 ``invalid_request_error``, never FastAPI's 422.
+paths): bad input is a 400 ``invalid_request_error``, never FastAPI's 422 or 500. Bodies are
+parsed by the same strict parser as the Bedrock routes (``wire.json_body``) and then validated
+with the wire models; their schemas are declared for ``/openapi.json`` by hand.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
+import pydantic
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -23,6 +26,7 @@ from model_layer.api.streaming import GuardedStreamingResponse, chain, first_eve
 from model_layer.errors import GatewayError
 from model_layer.service import ModelService
 from model_layer.types import StreamEvent
+from model_layer.wire.json_body import MalformedJSON, parse_json
 from model_layer.wire.openai import (
     ChatCompletionRequest,
     ChunkTranslator,
@@ -32,8 +36,39 @@ from model_layer.wire.openai import (
     embeddings_body,
     invalid,
 )
+from model_layer.wire.openapi import model_schema, request_body
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+Body = TypeVar("Body", bound=pydantic.BaseModel)
+
+
+async def _parse_body(request: Request, model: type[Body]) -> Body:
+    """The request body, parsed strictly (as the Bedrock routes do) and validated with ``model``.
+
+    Bodies are not FastAPI parameters: its parser answers a 500 for bytes that are not UTF-8 and
+    lets NaN, lone surrogates and 10,000-deep nesting through.
+    """
+    try:
+        data = parse_json(await request.body())
+    except MalformedJSON as exc:
+        raise invalid(f"We could not parse the JSON body of your request: {exc.reason}") from None
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise _invalid_field(exc) from None
+
+
+def _invalid_field(exc: pydantic.ValidationError) -> GatewayError:
+    """The first validation error, in OpenAI's words, with ``param`` naming the field."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+    if first["type"] == "missing":
+        return invalid(f"Missing required parameter: '{where}'.{more}", where)
+    return invalid(f"Invalid value for '{where}': {first['msg']}.{more}", where)
 
 
 # --- routes -------------------------------------------------------------------------------------
@@ -61,13 +96,15 @@ def _check_kind(service: ModelService, model_id: str, kind: str, route: str) -> 
         raise invalid(f"model {model_id!r} is a {model.kind} model; it cannot serve {route}", "model")
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post(
+    "/chat/completions", response_model=None, openapi_extra=request_body(model_schema(ChatCompletionRequest))
+)
 async def chat_completions(
-    body: ChatCompletionRequest,
     request: Request,
     tenant: TenantDep,
     service: ServiceDep,
 ) -> JSONResponse | GuardedStreamingResponse:
+    body = await _parse_body(request, ChatCompletionRequest)
     request_id = request.state.request_id
     _check_kind(service, body.model, "chat", "/v1/chat/completions")
     chat = chat_request_from_openai(body, request_id)
@@ -111,13 +148,13 @@ async def _sse(events: AsyncIterator[StreamEvent], translator: ChunkTranslator) 
     yield b"data: [DONE]\n\n"
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", openapi_extra=request_body(model_schema(EmbeddingRequest)))
 async def create_embeddings(
-    body: EmbeddingRequest,
     request: Request,
     tenant: TenantDep,
     service: ServiceDep,
 ) -> dict[str, Any]:
+    body = await _parse_body(request, EmbeddingRequest)
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t for t in texts):
         raise invalid("input must be a non-empty string or a list of non-empty strings", "input")

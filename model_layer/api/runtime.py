@@ -33,9 +33,11 @@ from model_layer.wire.invoke import (
     check_media_types,
     embedding_family_for,
     invocation_metrics,
+    native_body_schema,
     parse_native_body,
     usage_headers,
 )
+from model_layer.wire.openapi import bedrock_body_schema, request_body
 from model_layer.wire.validate import (
     bind_params,
     check_converse,
@@ -51,6 +53,11 @@ _UNSUPPORTED_MODEL = (
 )
 
 
+def _body_doc(operation: str) -> dict[str, Any]:
+    """The operation's body schema (from botocore's model) for ``/openapi.json``."""
+    return request_body(bedrock_body_schema(SERVICE, operation))
+
+
 class EventStreamResponse(GuardedStreamingResponse):
     media_type = eventstream.CONTENT_TYPE
 
@@ -58,7 +65,7 @@ class EventStreamResponse(GuardedStreamingResponse):
 # --- Converse / ConverseStream -------------------------------------------------------------------
 
 
-@router.post("/model/{model_id:path}/converse")
+@router.post("/model/{model_id:path}/converse", openapi_extra=_body_doc("Converse"))
 async def converse(
     model_id: str,
     request: Request,
@@ -71,7 +78,7 @@ async def converse(
     return JSONResponse(converse_response(response, body.get("additionalModelResponseFieldPaths")))
 
 
-@router.post("/model/{model_id:path}/converse-stream")
+@router.post("/model/{model_id:path}/converse-stream", openapi_extra=_body_doc("ConverseStream"))
 async def converse_stream(
     model_id: str,
     request: Request,
@@ -119,7 +126,7 @@ async def _converse_frames(
 # --- InvokeModel / InvokeModelWithResponseStream ---------------------------------------------------
 
 
-@router.post("/model/{model_id:path}/invoke")
+@router.post("/model/{model_id:path}/invoke", openapi_extra=request_body(native_body_schema()))
 async def invoke_model(
     model_id: str,
     request: Request,
@@ -147,7 +154,9 @@ async def invoke_model(
     )
 
 
-@router.post("/model/{model_id:path}/invoke-with-response-stream")
+@router.post(
+    "/model/{model_id:path}/invoke-with-response-stream", openapi_extra=request_body(native_body_schema())
+)
 async def invoke_model_with_response_stream(
     model_id: str,
     request: Request,
@@ -215,7 +224,7 @@ async def _invoke_frames(
 # --- CountTokens ---------------------------------------------------------------------------------
 
 
-@router.post("/model/{model_id:path}/count-tokens")
+@router.post("/model/{model_id:path}/count-tokens", openapi_extra=_body_doc("CountTokens"))
 async def count_tokens(
     model_id: str,
     request: Request,

@@ -40,7 +40,6 @@ refused with Bedrock's ``Malformed input request: …`` wording.
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from model_layer.errors import ValidationException
@@ -49,6 +48,7 @@ from model_layer.wire.invoke_anthropic import AnthropicMessages
 from model_layer.wire.invoke_chat import MetaLlama, NovaMessages, TitanText
 from model_layer.wire.invoke_embed import CohereEmbed, TitanEmbed
 from model_layer.wire.invoke_openai import OpenAIChat
+from model_layer.wire.json_body import MalformedJSON, parse_json
 from model_layer.wire.native import (
     ChatFamily,
     EmbeddingFamily,
@@ -65,6 +65,7 @@ __all__ = [
     "embedding_family_for",
     "family_for",
     "invocation_metrics",
+    "native_body_schema",
     "parse_native_body",
     "usage_headers",
 ]
@@ -131,12 +132,19 @@ def check_media_types(content_type: str | None, accept: str | None) -> None:
             raise ValidationException(f"{header} '{value}' is not supported; use application/json")
 
 
+def native_body_schema() -> dict[str, Any]:
+    """Any family's request body (JSON Schema ``anyOf``), for the OpenAPI document."""
+    return {"anyOf": [family.schema for family in FAMILIES.values()]}
+
+
 def parse_native_body(raw: bytes, family: ChatFamily | EmbeddingFamily) -> dict[str, Any]:
-    """Decode and check a model-native JSON body."""
+    """Decode (strictly, :mod:`~model_layer.wire.json_body`) and check a model-native JSON body."""
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except (ValueError, RecursionError):
-        body = None
+        body = parse_json(raw) if raw.strip() else None
+    except MalformedJSON as exc:
+        raise ValidationException(
+            f"Malformed input request: {exc.reason}, please reformat your input and try again."
+        ) from None
     if not isinstance(body, dict):
         raise ValidationException(
             "Malformed input request: the body must be a JSON object, "

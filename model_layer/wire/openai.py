@@ -28,12 +28,15 @@ from model_layer.types import (
     ToolSpec,
     Usage,
 )
+from model_layer.wire.json_body import MalformedJSON, parse_json
 
 # --- wire models (OpenAI's request shapes; unknown fields are accepted and ignored) -------------
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # NaN/Infinity are not JSON; the strict body parser refuses them already, this keeps the models
+    # honest for bodies that arrive another way (InvokeModel's OpenAI family).
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 class FunctionCall(_Wire):
@@ -166,9 +169,10 @@ def _assistant_blocks(msg: ChatMessage, where: str) -> list[dict[str, Any]]:
         blocks.append({"text": text})
     for call in msg.tool_calls or []:
         try:
-            arguments = json.loads(call.function.arguments or "{}")
-        except json.JSONDecodeError:
-            raise invalid(f"tool call {call.id!r} arguments are not valid JSON", where) from None
+            arguments = parse_json(call.function.arguments or "{}")
+        except MalformedJSON as exc:
+            message = f"tool call {call.id!r} arguments are not valid JSON: {exc.reason}"
+            raise invalid(message, where) from None
         if not isinstance(arguments, dict):
             raise invalid(f"tool call {call.id!r} arguments must be a JSON object", where)
         blocks.append({"toolUse": {"toolUseId": call.id, "name": call.function.name, "input": arguments}})
@@ -300,13 +304,18 @@ FINISH_REASONS: dict[str, str] = {
 
 
 def openai_usage(usage: Usage) -> dict[str, Any]:
-    """OpenAI counts cached prompt tokens inside ``prompt_tokens``; Bedrock keeps them apart."""
+    """OpenAI counts cached prompt tokens inside ``prompt_tokens``; Bedrock keeps them apart.
+
+    OpenAI caches prompts without being asked and says so in ``cached_tokens``, so the engine's
+    own prefix reuse is reported here even where Bedrock's usage leaves it out (no cachePoint).
+    """
     prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_write_input_tokens
+    cached = max(usage.cache_read_input_tokens, usage.engine_cached_tokens)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": usage.output_tokens,
         "total_tokens": prompt + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+        "prompt_tokens_details": {"cached_tokens": cached},
     }
 
 

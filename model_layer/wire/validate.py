@@ -21,6 +21,7 @@ import binascii
 import functools
 import itertools
 import json
+import math
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -31,6 +32,7 @@ from botocore.model import OperationModel, Shape
 
 from model_layer.errors import ValidationException
 from model_layer.types import ModelInfo
+from model_layer.wire.json_body import MalformedJSON, parse_json
 
 _MAX_REPORTED = 10  # like AWS, list a bounded number of violations in one message
 
@@ -51,13 +53,14 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
-    """Parse a request body that must be a JSON object; an empty body counts as ``{}``."""
+    """Parse a request body that must be a JSON object (:mod:`~model_layer.wire.json_body`'s
+    strict rules); an empty body counts as ``{}``."""
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ValidationException(f"Malformed request body: not valid JSON ({exc})") from None
+        body = parse_json(raw)
+    except MalformedJSON as exc:
+        raise ValidationException(f"Malformed request body: {exc.reason}") from None
     if not isinstance(body, dict):
         raise ValidationException("Malformed request body: expected a JSON object")
     return body
@@ -229,6 +232,9 @@ def _check_number(shape: Shape, value: Any, path: str, errors: list[str]) -> Non
     ok = isinstance(value, int) if integral else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok:
         errors.append(_type_error(shape, value, path, shape.type_name))
+        return
+    if isinstance(value, float) and not math.isfinite(value):  # NaN passes every comparison
+        errors.append(_constraint(shape, value, path, "Member must be a finite number"))
         return
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and value < low:
@@ -431,9 +437,9 @@ def _check_output_config(output_config: dict[str, Any] | None) -> None:
 def parse_schema(text: str, where: str) -> dict[str, Any]:
     """A JSON schema sent as a string (outputConfig); it must parse to a JSON object."""
     try:
-        schema = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise ValidationException(f"{where} is not valid JSON: {exc}") from None
+        schema = parse_json(text)
+    except MalformedJSON as exc:
+        raise ValidationException(f"{where} is not valid JSON: {exc.reason}") from None
     if not isinstance(schema, dict):
         raise ValidationException(f"{where} must be a JSON schema object")
     return schema

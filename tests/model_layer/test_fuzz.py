@@ -3,9 +3,11 @@
 Every operation in the app's OpenAPI document gets generated requests, authenticated with a real
 issued API key, against the fake provider. The property: the gateway never answers 5xx (a crash
 or an unhandled input) and never FastAPI's default 422 (bad input must be a 400 in the family's
-error shape). Random model ids only ever reach "not found", so half of the examples are pointed
-at the configured models to get past routing. Bounded by a fixed, derandomised example budget per
-operation, so a failure reproduces and the run stays short.
+error shape). The Bedrock routes' bodies are in the document (translated from botocore's service
+models, ``model_layer.wire.openapi``), so they are fuzzed like the ``/v1`` ones: with bodies that
+fit the schema and with bodies that break it. Random model ids only ever reach "not found", so
+two thirds of the examples are pointed at the configured models to get past routing. Bounded by a
+fixed, derandomised example budget per operation, so a failure reproduces and the run stays short.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis.generation import GenerationMode
 
 from tests.model_layer.gateway_harness import CHAT_MODEL, EMBED_MODEL, build_gateway
 
@@ -31,10 +35,10 @@ def _aim_at(case, model_id: str | None) -> None:
         case.body["model"] = model_id
 
 
-def _fuzz(operation, api_key: str) -> list[str]:
+def _fuzz(operation, api_key: str, mode: GenerationMode) -> list[str]:
     failures: list[str] = []
 
-    @given(case=operation.as_strategy(), model_id=REAL_MODEL)
+    @given(case=operation.as_strategy(mode), model_id=REAL_MODEL)
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
         deadline=None,
@@ -51,7 +55,10 @@ def _fuzz(operation, api_key: str) -> list[str]:
                 f"{response.status_code}: {response.text[:200]}"
             )
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:  # negative mode for an operation with nothing to break (GET /health)
+        assert mode is GenerationMode.NEGATIVE, operation.path
     return failures
 
 
@@ -60,9 +67,22 @@ def test_no_operation_answers_5xx_or_422(tmp_path):
     schema = schemathesis.openapi.from_dict(gateway.app.openapi())  # /openapi.json is off by default
     schema.app = gateway.app
     operations = [result.ok() for result in schema.get_all_operations()]
-    paths = {op.path for op in operations}
-    assert {"/v1/chat/completions", "/v1/embeddings", "/model/{model_id}/converse"} <= paths
-    failures = [f for op in operations for f in _fuzz(op, gateway.keys.api_key)]
+    with_bodies = {op.path for op in operations if op.body}
+    assert {
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/model/{model_id}/converse",
+        "/model/{model_id}/converse-stream",
+        "/model/{model_id}/invoke",
+        "/model/{model_id}/invoke-with-response-stream",
+        "/model/{model_id}/count-tokens",
+    } <= with_bodies
+    failures = [
+        f
+        for op in operations
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        for f in _fuzz(op, gateway.keys.api_key, mode)
+    ]
     assert not failures, f"{len(failures)} failing examples:\n" + "\n".join(failures[:20])
 
 
@@ -157,6 +177,58 @@ CONVERSE_BODY = st.fixed_dictionaries(
 )
 
 
+# --- well-formed conversations, so a fixed share of the examples reaches the model --------------
+
+WORDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 .,!?'-]{0,30}", fullmatch=True)
+SAY = st.one_of(WORDS, st.text(min_size=1, max_size=30).filter(str.strip))
+
+
+@st.composite
+def turns(draw, user: str = "user", assistant: str = "assistant") -> list[tuple[str, str]]:
+    """An alternating conversation that starts and ends with the user: (role, text) pairs."""
+    count = draw(st.integers(0, 2)) * 2 + 1
+    return [(user if i % 2 == 0 else assistant, draw(SAY)) for i in range(count)]
+
+
+WELL_FORMED_OPENAI = st.builds(
+    lambda conversation, system, options: {
+        "model": CHAT_MODEL,
+        "messages": ([{"role": "system", "content": system}] if system else [])
+        + [{"role": role, "content": text} for role, text in conversation],
+        **options,
+    },
+    turns(),
+    st.one_of(st.none(), SAY),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "temperature": st.floats(0, 2),
+            "max_tokens": st.integers(1, 20),
+            "stop": st.lists(WORDS, min_size=1, max_size=4),
+            "stream": st.booleans(),
+            "stream_options": st.fixed_dictionaries({"include_usage": st.booleans()}),
+        },
+    ),
+)
+WELL_FORMED_CONVERSE = st.builds(
+    lambda conversation, system, inference: {
+        "messages": [{"role": role, "content": [{"text": text}]} for role, text in conversation],
+        **({"system": [{"text": system}]} if system else {}),
+        **({"inferenceConfig": inference} if inference else {}),
+    },
+    turns(),
+    st.one_of(st.none(), SAY),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "maxTokens": st.integers(1, 20),
+            "temperature": st.floats(0, 1),
+            "stopSequences": st.lists(WORDS, min_size=1, max_size=4),
+        },
+    ),
+)
+
+
 def test_mostly_valid_chat_bodies_are_200_or_400(tmp_path):
     from starlette.testclient import TestClient
 
@@ -164,7 +236,12 @@ def test_mostly_valid_chat_bodies_are_200_or_400(tmp_path):
     headers = {"Authorization": f"Bearer {gateway.keys.api_key}"}
     statuses: list[int] = []
 
-    @given(openai_body=OPENAI_CHAT, converse_body=CONVERSE_BODY, stream=st.booleans())
+    # Half well-formed (they must reach the model), half mostly valid (they probe validation).
+    @given(
+        openai_body=st.one_of(WELL_FORMED_OPENAI, OPENAI_CHAT),
+        converse_body=st.one_of(WELL_FORMED_CONVERSE, CONVERSE_BODY),
+        stream=st.booleans(),
+    )
     @settings(max_examples=150, deadline=None, derandomize=True, database=None)
     def run(openai_body, converse_body, stream):
         r = client.post("/v1/chat/completions", json=openai_body, headers=headers)
@@ -178,4 +255,6 @@ def test_mostly_valid_chat_bodies_are_200_or_400(tmp_path):
 
     with TestClient(gateway.app) as client:
         run()
-    assert statuses.count(200) > 20  # the bodies really reach the model, not only validation
+    # the bodies really reach the model, not only validation: half the examples are well-formed,
+    # so about half the calls answer 200 (193 of 300 when measured); a quarter is the floor
+    assert statuses.count(200) > len(statuses) // 4

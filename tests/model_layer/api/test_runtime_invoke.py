@@ -213,7 +213,7 @@ def test_invalid_native_bodies(runtime, model_id: str, body: dict, message: str)
 def test_non_json_media_types_and_bodies(runtime):
     with pytest.raises(runtime.exceptions.ValidationException, match="Content-Type 'text/plain'"):
         runtime.invoke_model(modelId=CLAUDE, body=b"hi", contentType="text/plain")
-    with pytest.raises(runtime.exceptions.ValidationException, match="must be a JSON object"):
+    with pytest.raises(runtime.exceptions.ValidationException, match="Malformed input request: not valid"):
         runtime.invoke_model(modelId=CLAUDE, body=b"not json", contentType="application/json")
     with pytest.raises(runtime.exceptions.ValidationException, match="enum value set"):
         runtime.invoke_model(modelId=CLAUDE, body=json.dumps(ANTHROPIC_BODY), trace="LOUD")

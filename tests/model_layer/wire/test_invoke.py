@@ -151,10 +151,26 @@ def test_native_body_errors(family: str, body: dict[str, Any], message: str):
     assert message in info.value.message
 
 
-@pytest.mark.parametrize("raw", [b"", b"[1]", b"{", b'"text"'])
+@pytest.mark.parametrize("raw", [b"", b"[1]", b'"text"'])
 def test_native_body_must_be_a_json_object(raw: bytes):
     with pytest.raises(ValidationException, match="Malformed input request: the body must be a JSON object"):
         parse_native_body(raw, FAMILIES["anthropic"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{", "not valid JSON"),
+        (b'{"max_tokens": NaN}', "NaN is not a valid JSON value"),
+        (b'{"temperature": 1e400}', "out of range"),
+        (b'{"prompt": "hi \\ud800"}', "lone UTF-16 surrogate"),
+        (b'{"prompt": "\xff"}', "not valid UTF-8"),
+    ],
+)
+def test_native_body_is_parsed_strictly(raw: bytes, reason: str):
+    with pytest.raises(ValidationException, match="Malformed input request: .*" + reason) as info:
+        parse_native_body(raw, FAMILIES["anthropic"])
+    assert info.value.message.endswith("please reformat your input and try again.")
 
 
 # --- Anthropic --------------------------------------------------------------------------------

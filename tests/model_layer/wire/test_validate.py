@@ -46,6 +46,12 @@ def converse_error(body: dict[str, Any], model_id: str = MODEL) -> str:
             "1 validation error detected: Value '5' at 'inferenceConfig.temperature' failed to satisfy "
             "constraint: Member must have value less than or equal to 1",
         ),
+        (  # NaN passes every comparison: a body that got one past the parser is still refused
+            {"messages": [user()], "inferenceConfig": {"temperature": float("nan"), "topP": float("inf")}},
+            "2 validation errors detected: Value 'NaN' at 'inferenceConfig.temperature' failed to "
+            "satisfy constraint: Member must be a finite number; Value 'Infinity' at "
+            "'inferenceConfig.topP' failed to satisfy constraint: Member must be a finite number",
+        ),
         (
             {"messages": [user()], "inferenceConfig": {"maxTokens": 0}},
             "Value '0' at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have "
