@@ -8,6 +8,8 @@ iteration run in threads (``infrastructure.runtime.bridge``), so the event loop 
 from __future__ import annotations
 
 import base64
+import json
+import re
 from typing import Any
 
 from model_layer.errors import (
@@ -17,11 +19,12 @@ from model_layer.errors import (
     ModelNotReadyException,
     ModelStreamErrorException,
     ModelTimeoutException,
+    ResourceNotFoundException,
     ServiceUnavailableException,
     ThrottlingException,
     ValidationException,
 )
-from model_layer.providers.common import ERRORS_BY_CODE
+from model_layer.providers.common import ERRORS_BY_CODE, log_upstream, refusal_text
 
 # Upstream codes (Bedrock, SageMaker, event-stream camelCase) → gateway error classes.
 _UPSTREAM_CODES: dict[str, type[GatewayError]] = {
@@ -61,39 +64,73 @@ def make_client(
     return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
-def aws_error(exc: Exception, what: str) -> GatewayError:
-    """botocore exceptions → gateway errors (client faults stay the client's, others the model's)."""
-    from botocore.exceptions import (
-        ClientError,
-        ReadTimeoutError,
-    )
-    from botocore.exceptions import (
-        ConnectionError as BotoConnectionError,
-    )
+def aws_error(exc: Exception, what: str, request_id: str | None = None) -> GatewayError:
+    """botocore exceptions → gateway errors (client faults stay the client's, others the model's).
+
+    ``what`` names the upstream for the log only: the client's message never carries upstream
+    names, URLs or exception text, except an upstream's reason for refusing the request.
+    """
+    from botocore.exceptions import ClientError, ReadTimeoutError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, ReadTimeoutError):
-        return ModelTimeoutException(f"{what} did not answer in time")
+        log_upstream(f"{what} did not answer in time", type(exc).__name__, request_id)
+        return ModelTimeoutException("The upstream model did not answer in time.")
     if isinstance(exc, BotoConnectionError):
-        return ServiceUnavailableException(f"{what} is unreachable: {type(exc).__name__}")
+        log_upstream(f"{what} is unreachable", exc, request_id)
+        return ServiceUnavailableException("The upstream model is unreachable; retry later.")
     if not isinstance(exc, ClientError):
-        return ModelErrorException(f"{what} failed: {type(exc).__name__}: {exc}")
+        log_upstream(f"{what} failed unexpectedly", type(exc).__name__, request_id, exc)
+        return ModelErrorException("The upstream model failed (the gateway's log has details).")
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     code = code[:1].upper() + code[1:]  # event-stream exceptions arrive camelCased
-    message = f"{what}: {error.get('Message') or code}"
+    upstream_message = str(error.get("Message") or code)
+    log_upstream(f"{what} answered {code}", upstream_message, request_id)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if code == "ModelError":
-        return _model_error(exc.response, message)
+        return _model_error(exc.response, upstream_message)
     cls = _UPSTREAM_CODES.get(code)
     if cls is None:
         extra = {"originalStatusCode": status} if status else {}
-        return ModelErrorException(message, extra=extra)
-    return cls(message)
+        return ModelErrorException("The upstream model failed.", extra=extra)
+    if cls is ValidationException:
+        return ValidationException(f"The model rejected the request: {refusal_text(upstream_message)}")
+    return cls(_GENERIC.get(cls, "The upstream model failed."))
 
 
-def _model_error(response: dict[str, Any], message: str) -> GatewayError:
+# What the client reads for each upstream failure that is not its own fault.
+_GENERIC: dict[type[GatewayError], str] = {
+    ThrottlingException: "The upstream model is busy; retry later.",
+    ServiceUnavailableException: "The upstream model is unavailable; retry later.",
+    ModelNotReadyException: "The upstream model is not ready; retry later.",
+    ModelTimeoutException: "The upstream model did not answer in time.",
+    ModelStreamErrorException: "The upstream model failed mid-stream.",
+    ResourceNotFoundException: "The upstream model was not found (the gateway's log has details).",
+}
+# SageMaker's ModelError wraps the container's words: 'Received client error (400) from primary
+# with message "…". See https://…cloudwatch… in account 123456789012 for more information.'
+_CONTAINER_MESSAGE = re.compile(r'with message "(.*)"', re.DOTALL)
+
+
+def _container_reason(response: dict[str, Any], upstream_message: str) -> str | None:
+    """The container's own words in a ModelError: ``OriginalMessage`` (its body), else the quote."""
+    original = response.get("OriginalMessage") or response.get("Error", {}).get("OriginalMessage")
+    if isinstance(original, str) and original.strip():
+        try:
+            body = json.loads(original)
+        except ValueError:
+            return original
+        error = body.get("error", body) if isinstance(body, dict) else body
+        message = error.get("message") if isinstance(error, dict) else error
+        return str(message) if message else None
+    found = _CONTAINER_MESSAGE.search(upstream_message)
+    return found.group(1) if found else None
+
+
+def _model_error(response: dict[str, Any], upstream_message: str) -> GatewayError:
     """SageMaker's ModelError wraps the container's status: 4xx is the caller's fault."""
     original = response.get("OriginalStatusCode") or response.get("Error", {}).get("OriginalStatusCode")
     try:
@@ -101,12 +138,15 @@ def _model_error(response: dict[str, Any], message: str) -> GatewayError:
     except (TypeError, ValueError):
         status = 500
     if status == 429:
-        return ThrottlingException(message)
+        return ThrottlingException(_GENERIC[ThrottlingException])
     if 400 <= status < 500:
-        return ValidationException(message)
+        reason = _container_reason(response, upstream_message) or f"HTTP {status}"
+        return ValidationException(f"The model rejected the request: {refusal_text(reason)}")
     if status == 503:
-        return ServiceUnavailableException(message)
-    return ModelErrorException(message, extra={"originalStatusCode": status})
+        return ServiceUnavailableException(_GENERIC[ServiceUnavailableException])
+    return ModelErrorException(
+        f"The upstream model failed (HTTP {status}).", extra={"originalStatusCode": status}
+    )
 
 
 def decode_blobs(value: Any) -> Any:

@@ -155,7 +155,7 @@ class BedrockProvider:
                 if event is not None:
                     yield event
         except Exception as exc:
-            raise aws_error(exc, what) from None
+            raise aws_error(exc, what, request.request_id) from None
 
     async def embed(self, model_id: str, texts: list[str]) -> EmbeddingResult:
         fmt = self._formats.get(model_id, "titan-embed")

@@ -1,7 +1,16 @@
-"""Small helpers every provider shares: model infos from config, ids, text of Converse blocks."""
+"""Small helpers every provider shares: model infos from config, ids, text of Converse blocks,
+and what of an upstream's error may reach the client.
+
+Error text from an upstream reaches the client only when the upstream refused the *request*
+(a 4xx validation error: the client needs the reason to fix it), with URLs removed and bounded
+(:func:`refusal_text`). Every other failure is described in the gateway's own words; the
+upstream's text, URLs and exception details go to the gateway's log (:func:`log_upstream`).
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -33,6 +42,24 @@ ERRORS_BY_CODE: dict[str, type[GatewayError]] = {
         ResourceNotFoundException,
     )
 }
+
+
+log = logging.getLogger("strata.gateway.providers")
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_MAX_REFUSAL = 500
+
+
+def refusal_text(text: object) -> str:
+    """An upstream's reason for refusing a request, fit to pass on: URLs removed, bounded."""
+    cleaned = _URL.sub("<url>", str(text)).strip()
+    return cleaned if len(cleaned) <= _MAX_REFUSAL else cleaned[: _MAX_REFUSAL - 3] + "..."
+
+
+def log_upstream(
+    what: str, detail: object, request_id: str | None = None, exc: BaseException | None = None
+) -> None:
+    """Log an upstream failure's details (they stay out of the client's message)."""
+    log.warning("%s (request %s): %s", what, request_id or "-", str(detail)[:2000], exc_info=exc)
 
 
 def model_info(model: ModelConfig, default_provider_name: str) -> ModelInfo:

@@ -1,9 +1,9 @@
 """A deterministic provider for tests and demos: answers are derived from the input.
 
 - chat: echoes the last user text (``"You said: ..."``), streamed one word per delta; a fixed
-  ``reply`` can be configured; when tools are offered (and the conversation does not end with a
-  tool result) it calls a tool with input built from the tool's JSON schema; with a JSON schema
-  it answers an instance of that schema;
+  ``reply`` can be configured; stop sequences cut the answer as a model's would; when tools
+  are offered (and the conversation does not end with a tool result) it calls a tool with input
+  built from the tool's JSON schema; with a JSON schema it answers an instance of that schema;
 - tokens are whitespace-separated words (input = all message and system text);
 - embeddings are hashed, L2-normalised vectors (same text → same vector);
 - behaviour for resilience tests: fail the first N calls with a given error code (before the
@@ -115,13 +115,15 @@ class FakeProvider:
             text = json.dumps(example_from_schema(request.json_schema, last_user_text(request)))
         else:
             text = self.config.reply or f"You said: {last_user_text(request)}"
+        text, matched = cut_at_stop_sequence(text, request.stop_sequences)
         words = text.split(" ")
         if request.max_tokens is not None and len(words) > request.max_tokens:
-            words, stop = words[: request.max_tokens], "max_tokens"
+            words, matched, stop = words[: request.max_tokens], None, "max_tokens"
         else:
-            stop = "end_turn"
+            stop = "end_turn" if matched is None else "stop_sequence"
         deltas = [BlockDelta(0, text=w if i == 0 else " " + w) for i, w in enumerate(words)]
-        return [*deltas, BlockStop(0), MessageStop(stop)], len(words)
+        fields = None if matched is None else {"stop_sequence": matched}
+        return [*deltas, BlockStop(0), MessageStop(stop, fields)], len(words)
 
     async def embed(self, model_id: str, texts: list[str]) -> EmbeddingResult:
         self.calls += 1
@@ -137,6 +139,15 @@ class FakeProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def cut_at_stop_sequence(text: str, stop_sequences: list[str]) -> tuple[str, str | None]:
+    """``text`` up to the earliest stop sequence in it (excluded), and that sequence (or None)."""
+    hits = [(text.find(s), s) for s in stop_sequences if s and s in text]
+    if not hits:
+        return text, None
+    at, matched = min(hits)
+    return text[:at], matched
 
 
 def count_words(request: ChatRequest) -> int:

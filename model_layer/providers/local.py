@@ -4,9 +4,13 @@ One engine per provider, created on first use and shared by all its model ids; i
 slots decode concurrent requests together. Closing a stream early (client disconnect, timeout)
 closes the engine's stream, which frees the slot.
 
-- Prompt caching: llama.cpp reuses the longest matching prompt prefix per slot, reported as
-  ``cached_tokens`` → ``cacheReadInputTokens``. A ``cachePoint`` marks a prefix the client wants
-  cached; the part of it computed this time is reported as ``cacheWriteInputTokens``.
+- Prompt caching: llama.cpp reuses the longest matching prompt prefix per slot
+  (``cached_tokens``). A ``cachePoint`` marks a prefix the client wants cached: then the reuse is
+  reported as ``cacheReadInputTokens`` and the part of the prefix computed this time as
+  ``cacheWriteInputTokens``; without one, usage is the whole prompt (as Bedrock reports it) and
+  the reuse shows only in the metrics.
+- Stop sequences are matched by the gateway (``StreamTranslator``), not llama.cpp, whose chunks
+  cannot tell a stop word from end-of-sequence; a match closes the engine's stream.
 - Tools: SmolLM2 has no native tool calling, so tool use is grammar-constrained JSON
   (``tool_calling``); ``json_schema`` requests are constrained the same way.
 """
@@ -14,6 +18,7 @@ closes the engine's stream, which frees the slot.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -70,6 +75,7 @@ class LocalProviderConfig(ProviderConfigBase):
     embedding_threads: int | None = Field(None, ge=1)  # onnxruntime threads for embeddings
 
 
+log = logging.getLogger("strata.gateway.providers")
 LOCAL_CAPS = Capabilities(native_tools=False, images=False)
 DEFAULT_MAX_TOKENS = 1024  # SmolLM2 usually stops on its own; this bounds the rare run-on answer
 
@@ -81,12 +87,14 @@ def engine_error(exc: Exception) -> GatewayError:
     if isinstance(exc, EngineClosedError):
         return ModelNotReadyException("the local model is shutting down; retry")
     if isinstance(exc, ModelFileError):
-        return ModelNotReadyException(f"the local model could not be loaded: {exc.message}")
+        log.error("the local model could not be loaded: %s", exc.message)  # the path: log only
+        return ModelNotReadyException("the local model could not be loaded; see the gateway's log")
     if isinstance(exc, InvalidRequestError):
         if exc.status_code < 500:
             return ValidationException(exc.message)
         return ModelErrorException(exc.message, extra={"originalStatusCode": exc.status_code})
-    return ModelErrorException(f"local model failed: {type(exc).__name__}: {exc}")
+    log.error("local model failed", exc_info=exc)  # exception text stays out of the client's message
+    return ModelErrorException("local model failed; see the gateway's log")
 
 
 @dataclass
@@ -110,9 +118,12 @@ def build_chat_body(request: ChatRequest) -> LocalChat:
         fmt = json_schema_format(request.json_schema)
     body: dict[str, Any] = {
         "messages": to_openai_messages(request, LOCAL_CAPS, system_prefix=prefix),
-        **inference_params(request, DEFAULT_MAX_TOKENS),
+        # Stop sequences are matched by the StreamTranslator, not llama.cpp: its chunks cannot tell
+        # a matched stop word from end-of-sequence, and Bedrock reports them differently.
+        **inference_params(request, DEFAULT_MAX_TOKENS, stop=False),
         "stream_options": {"include_usage": True},
         "cache_prompt": True,
+        "timings_per_token": True,  # usage of a stream ended at a stop sequence (no usage chunk)
     }
     if fmt is not None:
         body["response_format"] = fmt
@@ -177,7 +188,7 @@ class LocalProvider:
         parser = chat.parser
         engine = await self.engine()
         prefix_tokens = await self._prefix_tokens(engine, request, chat.system_prefix)
-        translator = StreamTranslator()
+        translator = StreamTranslator(request.stop_sequences)
         chunks = engine.astream_chat(chat.body)
         sent_start = False
         try:
@@ -190,6 +201,8 @@ class LocalProvider:
                         yield MessageStart()
                     for event in _translate(translator, parser, chunk):
                         yield event
+                    if translator.stopped:
+                        break  # closing the engine's stream frees the slot
         except Exception as exc:
             raise engine_error(exc) from None
         if not sent_start:

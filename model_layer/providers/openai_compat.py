@@ -3,8 +3,9 @@
 Chat streams ``POST {base_url}/chat/completions`` (SSE, ``stream_options.include_usage``) through
 the shared :class:`StreamTranslator`; embeddings use ``POST {base_url}/embeddings``. Upstream
 errors map to gateway errors: 429 → Throttling (with Retry-After), 503 → ServiceUnavailable,
-other 5xx → ModelError (with ``originalStatusCode``), 408/timeouts → ModelTimeout, 400/422 →
-Validation, 404 → ResourceNotFound, unreachable → ServiceUnavailable (retryable).
+other 5xx → ModelError (with ``originalStatusCode``), 408/timeouts → ModelTimeout, 400/413/422 →
+Validation, 404 → ResourceNotFound, unreachable → ServiceUnavailable (retryable). Only a
+validation error carries the upstream's words; the base URL and other details go to the log.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from model_layer.errors import (
     ValidationException,
 )
 from model_layer.providers.base import ProviderPlugin
-from model_layer.providers.common import block_text, elapsed_ms, model_info
+from model_layer.providers.common import block_text, elapsed_ms, log_upstream, model_info, refusal_text
 from model_layer.providers.openai_format import (
     Capabilities,
     StreamTranslator,
+    caching_prefix,
     inference_params,
     json_schema_format,
     openai_tools,
@@ -63,32 +65,47 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     return seconds / 1000 if "retry-after-ms" in headers else seconds
 
 
-def upstream_error(status: int, body: str, headers: httpx.Headers | None = None) -> GatewayError:
-    """An upstream HTTP error → the gateway error a Bedrock client expects."""
+def upstream_error(
+    status: int, body: str, headers: httpx.Headers | None = None, request_id: str | None = None
+) -> GatewayError:
+    """An upstream HTTP error → the gateway error a Bedrock client expects (see ``common``)."""
     try:
         detail = json.loads(body).get("error", body)
         message = detail.get("message", str(detail)) if isinstance(detail, dict) else str(detail)
     except (ValueError, AttributeError):
         message = body[:500]
-    text = f"upstream model returned HTTP {status}: {message}"
-    extra = {"originalStatusCode": status}
-    if status == 429:
-        return ThrottlingException(text, retry_after_s=_retry_after(headers or httpx.Headers()))
-    if status == 503:
-        return ServiceUnavailableException(text)
-    if status in (408, 504):
-        return ModelTimeoutException(text)
-    if status == 404:
-        return ResourceNotFoundException(text)
+    log_upstream(f"upstream model answered HTTP {status}", message, request_id)
     if status in (400, 413, 422):
-        return ValidationException(text)
-    return ModelErrorException(text, extra=extra)
+        return ValidationException(f"The model rejected the request: {refusal_text(message)}")
+    if status == 429:
+        retry_after = _retry_after(headers or httpx.Headers())
+        return ThrottlingException("The upstream model is busy; retry later.", retry_after_s=retry_after)
+    if status == 503:
+        return ServiceUnavailableException("The upstream model is unavailable; retry later.")
+    if status in (408, 504):
+        return ModelTimeoutException("The upstream model timed out.")
+    if status == 404:
+        return ResourceNotFoundException("The upstream model was not found (the gateway's log has details).")
+    return ModelErrorException(
+        f"The upstream model failed (HTTP {status}).", extra={"originalStatusCode": status}
+    )
 
 
-def transport_error(exc: httpx.HTTPError, base_url: str) -> GatewayError:
+def transport_error(exc: httpx.HTTPError, base_url: str, request_id: str | None = None) -> GatewayError:
+    log_upstream(f"upstream model at {base_url} could not be reached", type(exc).__name__, request_id, exc)
     if isinstance(exc, httpx.TimeoutException):
-        return ModelTimeoutException(f"upstream model at {base_url} timed out")
-    return ServiceUnavailableException(f"upstream model at {base_url} is unreachable: {type(exc).__name__}")
+        return ModelTimeoutException("The upstream model timed out.")
+    return ServiceUnavailableException("The upstream model is unreachable; retry later.")
+
+
+def _error_status(error: Any) -> int:
+    """The HTTP status an in-stream ``{"error": …}`` carries (500 when it names none)."""
+    code = error.get("code") if isinstance(error, dict) else None
+    try:
+        status = int(code)
+    except (TypeError, ValueError):
+        return 500
+    return status if 400 <= status < 600 else 500
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -104,9 +121,13 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
                 pass
             return
         if data:
-            payload = json.loads(data)
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                log_upstream("upstream model sent a chunk that is not JSON", data[:200])
+                raise ModelErrorException("The upstream model sent a malformed stream.") from None
             if isinstance(payload, dict) and "error" in payload:
-                raise upstream_error(int(payload["error"].get("code") or 500), data)
+                raise upstream_error(_error_status(payload["error"]), data)
             yield payload
 
 
@@ -157,6 +178,8 @@ class OpenAICompatProvider:
 
     async def converse_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
+        # The upstream gets the stop sequences (it stops, and counts, best); it reports a match
+        # as "stop" like end-of-sequence unless it names the sequence (vLLM's stop_reason).
         translator = StreamTranslator()
         try:
             async with self._client.stream(
@@ -164,16 +187,17 @@ class OpenAICompatProvider:
             ) as response:
                 if response.status_code >= 400:
                     body = (await response.aread()).decode("utf-8", "replace")
-                    raise upstream_error(response.status_code, body, response.headers)
+                    raise upstream_error(response.status_code, body, response.headers, request.request_id)
                 yield MessageStart()
                 async for chunk in sse_events(response):
                     for event in translator.feed(chunk):
                         yield event
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.config.base_url) from None
+            raise transport_error(exc, self.config.base_url, request.request_id) from None
         for event in translator.finish():
             yield event
-        yield Metadata(usage=usage_from_openai(translator.usage), latency_ms=elapsed_ms(started))
+        usage = usage_from_openai(translator.usage, caching_prefix(request))
+        yield Metadata(usage=usage, latency_ms=elapsed_ms(started))
 
     async def embed(self, model_id: str, texts: list[str]) -> EmbeddingResult:
         try:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from model_layer.errors import ValidationException
+from model_layer.providers.stop_sequences import StopMatcher
 from model_layer.types import (
     BlockDelta,
     BlockStart,
@@ -188,8 +190,19 @@ def cache_prefix(request: ChatRequest) -> ChatRequest | None:
     return None
 
 
-def inference_params(request: ChatRequest, default_max_tokens: int | None = None) -> dict[str, Any]:
-    """inferenceConfig + whitelisted additionalModelRequestFields → OpenAI body fields."""
+def caching_prefix(request: ChatRequest) -> int | None:
+    """``prefix_tokens`` for :func:`usage_from_openai` when the prefix's size is not known:
+    0 if the request asked for caching (has a ``cachePoint``), else None."""
+    return 0 if cache_prefix(request) is not None else None
+
+
+def inference_params(
+    request: ChatRequest, default_max_tokens: int | None = None, *, stop: bool = True
+) -> dict[str, Any]:
+    """inferenceConfig + whitelisted additionalModelRequestFields → OpenAI body fields.
+
+    ``stop=False`` leaves the stop sequences out, for a provider that matches them itself.
+    """
     body: dict[str, Any] = {}
     max_tokens = request.max_tokens or default_max_tokens
     if max_tokens is not None:
@@ -198,7 +211,7 @@ def inference_params(request: ChatRequest, default_max_tokens: int | None = None
         body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
-    if request.stop_sequences:
+    if stop and request.stop_sequences:
         body["stop"] = list(request.stop_sequences)
     for key, value in request.extra.items():
         if key not in PASSTHROUGH_FIELDS:
@@ -238,35 +251,63 @@ def json_schema_format(schema: dict[str, Any], name: str = "response") -> dict[s
 
 
 def usage_from_openai(usage: dict[str, Any] | None, prefix_tokens: int | None = None) -> Usage:
-    """OpenAI usage → Bedrock usage (input tokens exclude cache reads and writes).
+    """OpenAI usage → Bedrock usage, reported the way Bedrock reports it.
 
-    Cache reads are the upstream's real prefix reuse (``prompt_tokens_details.cached_tokens``).
-    Cache writes: the part of a ``cachePoint`` prefix that was computed (and so stored) this time.
+    ``prefix_tokens`` is None when the request has no ``cachePoint``: then ``inputTokens`` is the
+    whole prompt and no cache fields are set, as on Bedrock (a client that prices inputTokens
+    would otherwise undercount whenever the engine happened to reuse a prefix). With a
+    cachePoint (``prefix_tokens`` = the tokens up to it, 0 if unknown), cache reads are the
+    upstream's real prefix reuse (``prompt_tokens_details.cached_tokens``) and cache writes the
+    part of the prefix computed, and so stored, this time; input tokens exclude both. Either way
+    the reuse is kept in ``engine_cached_tokens`` for the metrics.
     """
     if not usage:
         return Usage()
     prompt = int(usage.get("prompt_tokens") or 0)
     cached = min(prompt, int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0))
-    write = max(0, min(prefix_tokens or 0, prompt) - cached)
+    output = int(usage.get("completion_tokens") or 0)
+    if prefix_tokens is None:
+        return Usage(input_tokens=prompt, output_tokens=output, engine_cached_tokens=cached)
+    write = max(0, min(prefix_tokens, prompt) - cached)
     return Usage(
         input_tokens=max(0, prompt - cached - write),
-        output_tokens=int(usage.get("completion_tokens") or 0),
+        output_tokens=output,
         cache_read_input_tokens=cached,
         cache_write_input_tokens=write,
+        engine_cached_tokens=cached,
     )
 
 
-@dataclass
 class StreamTranslator:
-    """Folds OpenAI ``chat.completion.chunk`` dicts into Converse stream events (block by block)."""
+    """Folds OpenAI ``chat.completion.chunk`` dicts into Converse stream events (block by block).
 
-    _open: int | None = None  # index of the block currently open
-    _open_kind: str | None = None  # "text" | "reasoning" | "tool:<openai index>"
-    _next: int = 0
-    finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
-    timings: dict[str, Any] | None = None
-    _seen_tools: set[int] = field(default_factory=set)
+    - ``stop_sequences`` are ones the upstream was *not* given: they are matched here
+      (:class:`~model_layer.providers.stop_sequences.StopMatcher`), so the answer can end as
+      ``stop_sequence``; the caller stops reading the upstream once :attr:`stopped`. An upstream
+      that names the stop sequence it matched (vLLM's ``stop_reason``) is believed too.
+    - :attr:`usage` is the upstream's usage chunk or, for a stream cut short by the gateway,
+      what llama.cpp's per-token ``timings`` say was processed.
+    """
+
+    def __init__(self, stop_sequences: Sequence[str] = ()):
+        self._open: int | None = None  # index of the block currently open
+        self._open_kind: str | None = None  # "text" | "reasoning" | "tool:<openai index>"
+        self._next = 0
+        self._seen_tools: set[int] = set()
+        self._stops = StopMatcher(stop_sequences)
+        self._upstream_stop: str | None = None
+        self.finish_reason: str | None = None
+        self.reported_usage: dict[str, Any] | None = None
+        self.timings: dict[str, Any] | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """A stop sequence matched: the answer is complete, read no more of the upstream."""
+        return self._stops.matched is not None
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self.reported_usage or usage_from_timings(self.timings)
 
     def _switch(self, kind: str, start: BlockStart | None = None) -> list[StreamEvent]:
         if self._open_kind == kind:
@@ -284,24 +325,35 @@ class StreamTranslator:
         index, self._open, self._open_kind = self._open, None, None
         return [BlockStop(index)]
 
+    def _text(self, text: str) -> list[StreamEvent]:
+        if not text:
+            return []
+        events = self._switch("text")
+        return [*events, BlockDelta(self._open or 0, text=text)]
+
     def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         if chunk.get("usage"):
-            self.usage = chunk["usage"]
+            self.reported_usage = chunk["usage"]
         if chunk.get("timings"):
             self.timings = chunk["timings"]
         events: list[StreamEvent] = []
         for choice in chunk.get("choices") or []:
+            if self.stopped:
+                break
             delta = choice.get("delta") or choice.get("message") or {}
+            if delta.get("content"):
+                events += self._text(self._stops.feed(delta["content"]))
+            if delta.get("reasoning_content") or delta.get("tool_calls"):
+                events += self._text(self._stops.flush())  # held text belongs before the next block
             if delta.get("reasoning_content"):
                 events += self._switch("reasoning")
                 events.append(BlockDelta(self._open or 0, reasoning=delta["reasoning_content"]))
-            if delta.get("content"):
-                events += self._switch("text")
-                events.append(BlockDelta(self._open or 0, text=delta["content"]))
             for call in delta.get("tool_calls") or []:
                 events += self._tool_delta(call)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
+            if isinstance(choice.get("stop_reason"), str):  # vLLM: the stop string that matched
+                self._upstream_stop = choice["stop_reason"]
         return events
 
     def _tool_delta(self, call: dict[str, Any]) -> list[StreamEvent]:
@@ -310,9 +362,8 @@ class StreamTranslator:
         events: list[StreamEvent] = []
         if position not in self._seen_tools:
             self._seen_tools.add(position)
-            start = BlockStart(
-                0, ToolUseStart(call.get("id") or f"tooluse_{position}", function.get("name", ""))
-            )
+            name = function.get("name", "")
+            start = BlockStart(0, ToolUseStart(call.get("id") or f"tooluse_{position}", name))
             events += self._switch(f"tool:{position}", start)
         if function.get("arguments"):
             events.append(BlockDelta(self._open or 0, tool_input=function["arguments"]))
@@ -320,10 +371,26 @@ class StreamTranslator:
 
     def finish(self) -> list[StreamEvent]:
         """Close the open block and stop the message (call once the upstream stream ended)."""
+        events = [*self._text(self._stops.flush()), *self._close()]
+        matched = self._stops.matched or (self._upstream_stop if self.finish_reason == "stop" else None)
+        if matched is not None:
+            return [*events, MessageStop("stop_sequence", {"stop_sequence": matched})]
         stop = STOP_REASONS.get(self.finish_reason or "stop", "end_turn")
         if self._seen_tools and stop == "end_turn":
             stop = "tool_use"  # some servers say "stop" after tool calls
-        return [*self._close(), MessageStop(stop)]
+        return [*events, MessageStop(stop)]
+
+
+def usage_from_timings(timings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """llama.cpp's per-token ``timings`` (``timings_per_token``) as OpenAI usage, or None."""
+    if not timings or "prompt_n" not in timings:
+        return None
+    cached = int(timings.get("cache_n") or 0)
+    return {
+        "prompt_tokens": int(timings.get("prompt_n") or 0) + cached,
+        "completion_tokens": int(timings.get("predicted_n") or 0),
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
 
 
 def completion_as_chunk(completion: dict[str, Any]) -> dict[str, Any]:

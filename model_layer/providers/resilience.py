@@ -5,6 +5,11 @@ another model (the client may already hold a 200 and part of the answer); the er
 client as it is. Before that, retryable errors (Throttling, ServiceUnavailable, InternalServer,
 ModelNotReady: ``GatewayError.retryable``) are retried with exponential backoff and full jitter,
 raised to the server's ``retry_after_s`` when it gave one.
+
+Every provider's stream passes :func:`stream_with_retries`, so it also holds the one check the
+rest of the gateway relies on from any provider (built-in or plug-in): a tool call's input
+fragments add up to a JSON object. An upstream that produced anything else ends the stream with
+a ``ModelErrorException`` (a 424, metered as a failure), not a 500 when the answer is collected.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from model_layer.errors import (
     ModelNotReadyException,
     ModelTimeoutException,
 )
-from model_layer.types import StreamEvent
+from model_layer.types import BlockDelta, BlockStart, BlockStop, StreamEvent
+from model_layer.wire.json_body import MalformedJSON, parse_json
 
 log = logging.getLogger("strata.gateway.providers")
 T = TypeVar("T")
@@ -66,11 +72,15 @@ def may_fall_back(exc: GatewayError) -> bool:
 
 
 def as_gateway_error(exc: Exception, provider: str) -> GatewayError:
-    """Unexpected provider exceptions become a (non-retryable) ModelErrorException, logged."""
+    """Unexpected provider exceptions become a (non-retryable) ModelErrorException.
+
+    The exception (type, text, traceback) goes to the log; the client's message names only the
+    model, since exception text can carry upstream URLs, paths and library internals.
+    """
     if isinstance(exc, GatewayError):
         return exc
     log.error("provider %s failed unexpectedly", provider, exc_info=exc)
-    return ModelErrorException(f"provider {provider} failed: {type(exc).__name__}: {exc}")
+    return ModelErrorException(f"Model {provider} failed unexpectedly; the gateway's log has details.")
 
 
 async def with_timeout(
@@ -97,6 +107,40 @@ async def with_timeout(
                 await aclose()
 
 
+class ToolInputs:
+    """Collects tool-use input fragments per block; each must form a JSON object when it ends."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, tuple[str, list[str]]] = {}  # block index -> (tool name, fragments)
+
+    def see(self, event: StreamEvent) -> None:
+        if isinstance(event, BlockStart) and event.tool_use is not None:
+            self._open[event.index] = (event.tool_use.name, [])
+        elif isinstance(event, BlockDelta) and event.tool_input is not None and event.index in self._open:
+            self._open[event.index][1].append(event.tool_input)
+        elif isinstance(event, BlockStop) and event.index in self._open:
+            _check_tool_input(*self._open.pop(event.index))
+
+    def finish(self) -> None:
+        """At the end of the stream: blocks a provider never closed are checked too."""
+        for name, fragments in self._open.values():
+            _check_tool_input(name, fragments)
+        self._open.clear()
+
+
+def _check_tool_input(name: str, fragments: list[str]) -> None:
+    raw = "".join(fragments)
+    try:
+        value = parse_json(raw) if raw.strip() else {}
+    except MalformedJSON:
+        value = None
+    if not isinstance(value, dict):
+        raise ModelErrorException(
+            f"The model called tool '{name[:64]}' with input that is not a JSON object; "
+            "the answer was discarded."
+        )
+
+
 async def stream_with_retries(
     open_stream: Callable[[], AsyncIterator[StreamEvent]],
     policy: RetryPolicy,
@@ -105,12 +149,15 @@ async def stream_with_retries(
 ) -> AsyncIterator[StreamEvent]:
     """Run ``open_stream()`` until it completes; retry only while nothing has been sent."""
     for attempt in range(1, policy.max_attempts + 1):
+        tool_inputs = ToolInputs()
         try:
             stream = open_stream()
             async with contextlib.aclosing(stream):
                 async for event in stream:
+                    tool_inputs.see(event)
                     state.sent = True
                     yield event
+            tool_inputs.finish()
             return
         except Exception as raw:
             exc = as_gateway_error(raw, label)

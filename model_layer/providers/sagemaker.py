@@ -25,10 +25,11 @@ from model_layer.config import ModelConfig, ProviderConfigBase
 from model_layer.errors import ModelStreamErrorException
 from model_layer.providers.aws import aws_error, make_client
 from model_layer.providers.base import ProviderPlugin
-from model_layer.providers.common import elapsed_ms, model_info
+from model_layer.providers.common import elapsed_ms, log_upstream, model_info
 from model_layer.providers.local import build_chat_body
 from model_layer.providers.openai_format import (
     StreamTranslator,
+    caching_prefix,
     inference_params,
     json_schema_format,
     openai_tools,
@@ -36,6 +37,9 @@ from model_layer.providers.openai_format import (
     usage_from_openai,
 )
 from model_layer.types import ChatRequest, EmbeddingResult, MessageStart, Metadata, ModelInfo, StreamEvent
+
+# Body fields only the in-process llama.cpp engine takes; other containers may refuse them.
+_LLAMA_CPP_ONLY = frozenset({"cache_prompt", "timings_per_token"})
 
 
 class SageMakerProviderConfig(ProviderConfigBase):
@@ -72,7 +76,8 @@ def _parse_lines(lines: list[bytes]) -> Iterator[dict[str, Any]]:
         if isinstance(payload, dict) and "error" in payload:
             error = payload["error"]
             message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
-            raise ModelStreamErrorException(f"the endpoint's model failed mid-stream: {message}")
+            log_upstream("the endpoint's model failed mid-stream", message)
+            raise ModelStreamErrorException("The endpoint's model failed mid-stream.")
         yield payload
 
 
@@ -106,7 +111,9 @@ class SageMakerProvider:
         """The container's chat body and, for grammar tool calls, the output parser."""
         if not self.config.native_tools:
             chat = build_chat_body(request)
-            body = {k: v for k, v in chat.body.items() if k != "cache_prompt"}
+            body = {k: v for k, v in chat.body.items() if k not in _LLAMA_CPP_ONLY}
+            if request.stop_sequences:  # the local engine matches them itself; a container does
+                body["stop"] = list(request.stop_sequences)
             return {**body, "stream": True}, chat.parser
         body = {
             "messages": to_openai_messages(request),
@@ -131,7 +138,7 @@ class SageMakerProvider:
     async def converse_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
         body, parser = self.chat_body(request)
-        translator = StreamTranslator()
+        translator = StreamTranslator()  # the container matches stop sequences (see chat_body)
         what = f"SageMaker endpoint {request.model_id}"
         first = True
         try:
@@ -146,13 +153,14 @@ class SageMakerProvider:
                 for event in events:
                     yield event
         except Exception as exc:
-            raise aws_error(exc, what) from None
+            raise aws_error(exc, what, request.request_id) from None
         if first:
             yield MessageStart()
         closing = translator.finish() if parser is None else parser.finish(translator.finish_reason)
         for event in closing:
             yield event
-        yield Metadata(usage=usage_from_openai(translator.usage), latency_ms=elapsed_ms(started))
+        usage = usage_from_openai(translator.usage, caching_prefix(request))
+        yield Metadata(usage=usage, latency_ms=elapsed_ms(started))
 
     async def _invoke(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         def call() -> dict[str, Any]:

@@ -40,6 +40,13 @@ class GatewayMetrics:
             (*labels, "type"),
             registry=registry,
         )
+        self.engine_cached = Counter(
+            "strata_engine_prefix_cache_tokens",
+            "Prompt tokens a model engine reused from its own prefix cache, asked for or not "
+            "(responses report cache reads only for requests with a cachePoint).",
+            labels,
+            registry=registry,
+        )
         self.cost = Counter(
             "strata_model_cost_usd", "Cost at the model's list prices, in USD.", labels, registry=registry
         )
@@ -80,6 +87,8 @@ class GatewayMetrics:
         ):
             if count:
                 self.tokens.labels(**labels, type=kind).inc(count)
+        if usage.engine_cached_tokens:
+            self.engine_cached.labels(**labels).inc(usage.engine_cached_tokens)
         if cost_usd:
             self.cost.labels(**labels).inc(cost_usd)
 

@@ -143,7 +143,7 @@ class AnthropicMessages:
             "model": model.model_id,
             "content": [_anthropic_block(b) for b in response.content if _anthropic_block(b)],
             "stop_reason": _ANTHROPIC_STOP.get(response.stop_reason, response.stop_reason),
-            "stop_sequence": None,
+            "stop_sequence": _matched_stop(response.stop_reason, response.additional_fields),
             "usage": {
                 "input_tokens": response.usage.input_tokens,
                 "output_tokens": response.usage.output_tokens,
@@ -154,6 +154,11 @@ class AnthropicMessages:
 
     def stream(self, model: ModelInfo) -> ChunkStream:
         return _AnthropicStream(model)
+
+
+def _matched_stop(stop: StopReason, fields: dict[str, Any] | None) -> str | None:
+    """The stop sequence that ended the answer (providers put it in the additional fields)."""
+    return (fields or {}).get("stop_sequence") if stop == "stop_sequence" else None
 
 
 def _message_id() -> str:
@@ -220,6 +225,7 @@ class _AnthropicStream:
         self.model = model
         self.open: set[int] = set()
         self.stop: StopReason = "end_turn"
+        self.stop_sequence: str | None = None
 
     def translate(self, event: StreamEvent) -> list[dict[str, Any]]:
         if isinstance(event, MessageStart):
@@ -251,11 +257,15 @@ class _AnthropicStream:
             return [{"type": "content_block_stop", "index": event.index}]
         if isinstance(event, MessageStop):
             self.stop = event.stop_reason
+            self.stop_sequence = _matched_stop(event.stop_reason, event.additional_fields)
             closing = [{"type": "content_block_stop", "index": i} for i in sorted(self.open)]
             self.open.clear()
             return closing
         if isinstance(event, Metadata):
-            delta = {"stop_reason": _ANTHROPIC_STOP.get(self.stop, self.stop), "stop_sequence": None}
+            delta = {
+                "stop_reason": _ANTHROPIC_STOP.get(self.stop, self.stop),
+                "stop_sequence": self.stop_sequence,
+            }
             usage = {"output_tokens": event.usage.output_tokens}
             return [{"type": "message_delta", "delta": delta, "usage": usage}, {"type": "message_stop"}]
         return []

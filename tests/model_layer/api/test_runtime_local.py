@@ -146,3 +146,61 @@ def test_titan_embedding_from_minilm(runtime):
     assert len(vector) == 384
     assert math.isclose(math.sqrt(sum(v * v for v in vector)), 1.0, rel_tol=1e-3)
     assert body["inputTextTokenCount"] > 0
+
+
+COUNT = "Count from 1 to 10, separated by commas."
+
+
+@pytest.mark.parametrize("operation", ["converse", "converse_stream"])
+def test_a_matched_stop_sequence_is_reported_as_stop_sequence(runtime, operation):
+    # greedy SmolLM2 counts "1, 2, 3, 4, 5, ...": the gateway matches "5" and stops the engine
+    call = {"modelId": CHAT, "messages": ask(COUNT), "inferenceConfig": {"maxTokens": 40, "temperature": 0}}
+    call["inferenceConfig"]["stopSequences"] = ["5"]
+    if operation == "converse":
+        answer = runtime.converse(**call)
+        stop, text, usage = (
+            answer["stopReason"],
+            answer["output"]["message"]["content"][0]["text"],
+            answer["usage"],
+        )
+    else:
+        events = list(runtime.converse_stream(**call)["stream"])
+        stop = events[-2]["messageStop"]["stopReason"]
+        text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+        usage = events[-1]["metadata"]["usage"]
+    assert stop == "stop_sequence"
+    assert "4" in text and "5" not in text
+    # the engine was stopped early (no usage chunk): its per-token timings give the counts
+    assert usage["inputTokens"] > 10 and 0 < usage["outputTokens"] < 40
+
+
+def test_end_of_sequence_is_not_a_stop_sequence(runtime):
+    answer = runtime.converse(
+        modelId=CHAT,
+        messages=ask("Say hi."),
+        inferenceConfig={"maxTokens": 40, "temperature": 0, "stopSequences": ["zebra-quartz"]},
+    )
+    assert answer["stopReason"] in {"end_turn", "max_tokens"}
+
+
+def test_prefix_reuse_without_a_cache_point_is_full_input_and_a_metric(runtime):
+    from model_layer.tenancy.metrics import DEFAULT_METRICS
+
+    labels = {"tenant": "acme", "model": CHAT, "operation": "Converse"}
+
+    def reused() -> float:
+        return (
+            DEFAULT_METRICS.registry.get_sample_value("strata_engine_prefix_cache_tokens_total", labels) or 0
+        )
+
+    system = [{"text": "You answer questions about tents. " + "Keep answers short and accurate. " * 30}]
+    call = {"modelId": CHAT, "system": system, "messages": ask("Hi"), "inferenceConfig": {"maxTokens": 2}}
+    first = runtime.converse(**call)["usage"]
+    before = reused()
+    second = runtime.converse(**call)["usage"]
+    # Bedrock reports cache fields only when a cachePoint asked for caching; inputTokens is the
+    # whole prompt both times, so a client that prices inputTokens gets the same bill
+    assert "cacheReadInputTokens" not in second and "cacheWriteInputTokens" not in second
+    assert second["inputTokens"] == first["inputTokens"] > 100
+    # ... while the engine's own reuse of the identical prefix shows in the metrics
+    assert reused() - before > 100

@@ -144,8 +144,11 @@ def test_upstream_errors_map_to_gateway_errors(code, status, error):
             service_message="upstream says no",
             http_status_code=status,
         )
-        with pytest.raises(error, match="upstream says no"):
+        with pytest.raises(error) as info:
             run(drain(provider.converse_stream(chat("anthropic.claude-3-haiku-20240307-v1:0"))))
+    # Only a refusal of the request passes the upstream's words on; nothing names the upstream.
+    assert ("upstream says no" in info.value.message) == (error is ValidationException)
+    assert "anthropic.claude" not in info.value.message
 
 
 def test_count_tokens_with_stubber():

@@ -12,7 +12,17 @@ from model_layer.errors import (
     ThrottlingException,
     ValidationException,
 )
-from model_layer.types import BlockDelta, MessageStart, Metadata, collect
+from model_layer.types import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    MessageStart,
+    MessageStop,
+    Metadata,
+    ToolUseStart,
+    Usage,
+    collect,
+)
 from tests.model_layer.providers.provider_helpers import chat, drain, fake_router, run
 
 ECHO = {"name": "echo", "type": "fake"}
@@ -177,7 +187,7 @@ def test_timeout_falls_back_to_the_next_model():
     assert run(collect(router.converse_stream(chat("fake.slow-v1:0")))).text == "fast"
 
 
-def test_unexpected_provider_exception_becomes_model_error():
+def test_unexpected_provider_exception_becomes_model_error_without_its_text():
     router, _ = one_model()
 
     async def broken(request):
@@ -185,8 +195,41 @@ def test_unexpected_provider_exception_becomes_model_error():
         yield  # pragma: no cover
 
     router.providers["echo"].converse_stream = broken
-    with pytest.raises(ModelErrorException, match="KeyError"):
+    with pytest.raises(ModelErrorException, match=r"fake\.echo-v1:0 failed unexpectedly") as info:
         run(drain(router.converse_stream(chat("fake.echo-v1:0"))))
+    assert "KeyError" not in info.value.message and "oops" not in info.value.message
+
+
+def _tool_call(*fragments: str, close: bool = True):
+    async def stream(request):
+        yield MessageStart()
+        yield BlockStart(0, ToolUseStart("t1", "lookup"))
+        for fragment in fragments:
+            yield BlockDelta(0, tool_input=fragment)
+        if close:
+            yield BlockStop(0)
+        yield MessageStop("tool_use")
+        yield Metadata(Usage(3, 2))
+
+    return stream
+
+
+@pytest.mark.parametrize(
+    ("fragments", "close"),
+    [(['{"q": ', "tent"], True), (["[1, 2]"], True), (['{"q": NaN}'], True), (['{"q"'], False)],
+)
+def test_tool_input_that_is_not_a_json_object_is_a_model_error_from_any_provider(fragments, close):
+    router, _ = one_model()
+    router.providers["echo"].converse_stream = _tool_call(*fragments, close=close)  # a plug-in's bug
+    with pytest.raises(ModelErrorException, match="tool 'lookup' with input that is not a JSON object"):
+        run(collect(router.converse_stream(chat("fake.echo-v1:0"))))
+
+
+def test_tool_input_fragments_that_form_an_object_pass():
+    router, _ = one_model()
+    router.providers["echo"].converse_stream = _tool_call('{"q": ', '"tent"}')
+    response = run(collect(router.converse_stream(chat("fake.echo-v1:0"))))
+    assert response.content == [{"toolUse": {"toolUseId": "t1", "name": "lookup", "input": {"q": "tent"}}}]
 
 
 def test_embeddings_route_retry_and_fall_back():

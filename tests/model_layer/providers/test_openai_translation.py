@@ -187,10 +187,11 @@ def test_cache_prefix_cuts_after_the_last_cache_point():
     [
         (None, None, Usage()),
         ({"prompt_tokens": 100, "completion_tokens": 7}, None, Usage(100, 7, 0, 0)),
+        # no cachePoint: the engine's reuse is not reported as a cache read (Bedrock's way)
         (
             {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 90}},
             None,
-            Usage(10, 7, 90, 0),
+            Usage(100, 7, 0, 0, engine_cached_tokens=90),
         ),
         (
             {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 0}},
@@ -200,12 +201,18 @@ def test_cache_prefix_cuts_after_the_last_cache_point():
         (
             {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 85}},
             80,
-            Usage(15, 7, 85, 0),
+            Usage(15, 7, 85, 0, engine_cached_tokens=85),
         ),
         (
             {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 50}},
             80,
-            Usage(20, 7, 50, 30),
+            Usage(20, 7, 50, 30, engine_cached_tokens=50),
+        ),
+        # a cachePoint whose prefix size the provider cannot count (remote upstreams)
+        (
+            {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 60}},
+            0,
+            Usage(40, 7, 60, 0, engine_cached_tokens=60),
         ),
     ],
 )
