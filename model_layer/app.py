@@ -1,7 +1,9 @@
 """The gateway's ASGI app factory: one base URL, a router per API family, one error renderer per family.
 
-``create_app`` wires settings → service (router + limiter + meter) → authenticator → routers. Tests
-build it with injected parts; ``strata serve`` builds it from settings and ``strata.toml``. The
+``assemble`` opens the shared state (:mod:`model_layer.state`) and builds a :class:`Gateway` on
+it: service (router + limiter + meter), authenticator (cached credentials), key store; ``create_app``
+wires a gateway to the routers. Tests build either with injected parts; ``strata serve`` builds
+both from settings and ``strata.toml``. The
 routers' dependencies live in :mod:`model_layer.api.deps`, the error handlers in
 :mod:`model_layer.api.error_handlers`.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -19,33 +23,78 @@ from model_layer.service import ModelService
 from model_layer.settings import GatewaySettings
 
 
-def _default_service(settings: GatewaySettings) -> ModelService:
+@dataclass
+class Gateway:
+    """What one gateway replica runs on; :func:`assemble` builds it from settings."""
+
+    settings: GatewaySettings
+    service: ModelService
+    authenticator: Any
+    keystore: Any  # model_layer.auth.KeyStore over the shared state
+    watcher: Any  # model_layer.state.cache.RevisionWatcher: drops cached keys when state changes
+
+    def start(self) -> None:
+        self.watcher.start()
+
+    async def aclose(self) -> None:
+        try:
+            await self.service.aclose()
+        finally:
+            self.watcher.close()
+            self.keystore.close()
+
+
+def assemble(
+    settings: GatewaySettings,
+    *,
+    router: Any = None,
+    buckets: Any = None,
+    metrics: Any = None,
+) -> Gateway:
+    """Open the shared state and build the service, limits, metering and authentication on it."""
+    from model_layer.auth import Credentials, KeyStore, build_authenticator
     from model_layer.providers.registry import build_router
-    from model_layer.tenancy import build_limiter, build_meter
+    from model_layer.state import open_state, state_config
+    from model_layer.state.cache import RevisionWatcher
+    from model_layer.tenancy import build_budgets, build_limiter, build_meter
+    from model_layer.tenancy.metrics import DEFAULT_METRICS
 
-    return ModelService(build_router(settings), build_limiter(settings), build_meter(settings))
-
-
-def _default_authenticator(settings: GatewaySettings):
-    from model_layer.auth import build_authenticator
-
-    return build_authenticator(settings)
+    metrics = metrics or DEFAULT_METRICS
+    state = open_state(settings)
+    watcher = RevisionWatcher(state.tenants.revision, state_config(settings).poll_interval_s)
+    keystore = KeyStore.open(settings, state, on_change=watcher.refresh)
+    budgets = build_budgets(state)
+    service = ModelService(
+        router or build_router(settings),
+        build_limiter(settings, budgets=budgets, buckets=buckets, metrics=metrics),
+        build_meter(settings, state, budgets=budgets, metrics=metrics),
+    )
+    authenticator = build_authenticator(settings, Credentials(keystore, watcher))
+    return Gateway(settings, service, authenticator, keystore, watcher)
 
 
 def create_app(
     settings: GatewaySettings | None = None,
     *,
+    gateway: Gateway | None = None,
     service: ModelService | None = None,
-    authenticator=None,
+    authenticator: Any = None,
 ) -> FastAPI:
-    settings = settings or GatewaySettings()
-    service = service or _default_service(settings)
-    authenticator = authenticator or _default_authenticator(settings)
+    """The gateway app: ``gateway`` (default: :func:`assemble` from ``settings``), or for tests
+    that need no state, a bare ``service`` and ``authenticator``."""
+    settings = settings or (gateway.settings if gateway else GatewaySettings())
+    if gateway is None and service is None and authenticator is None:
+        gateway = assemble(settings)
+    if gateway is not None:
+        service, authenticator = gateway.service, gateway.authenticator
+    assert service is not None and authenticator is not None, "give a gateway, or a service and authenticator"
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if gateway is not None:
+            gateway.start()
         yield
-        await service.aclose()
+        await (gateway.aclose() if gateway is not None else service.aclose())
 
     app = FastAPI(
         title="strata gateway",
@@ -53,21 +102,35 @@ def create_app(
         description="Bedrock- and OpenAI-compatible model gateway.",
         lifespan=lifespan,
         redirect_slashes=False,  # trailing slashes are significant in Bedrock's URIs
+        # The interactive docs map every route to anyone: opt-in (STRATA_DOCS). app.openapi()
+        # still builds the schema for tools and tests either way.
+        openapi_url="/openapi.json" if settings.docs else None,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url="/redoc" if settings.docs else None,
     )
     app.state.settings = settings
     app.state.service = service
     app.state.authenticator = authenticator
+    app.state.gateway = gateway
 
+    from model_layer.api.body_limit import BodyLimitMiddleware
+
+    # Inside the request-id middleware, so a refused body's error carries the request id.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    if settings.access_log:
+        from model_layer.api.access_log import AccessLogMiddleware
+
+        app.add_middleware(AccessLogMiddleware)  # added last = outermost: it times the whole request
     install_error_handlers(app)
     _include_routers(app)
     return app
 
 
 def _include_routers(app: FastAPI) -> None:
-    from model_layer.api import control, openai, ops, runtime
+    from model_layer.api import admin, control, openai, ops, runtime
 
-    for module in (ops, runtime, control, openai):
+    for module in (ops, runtime, control, openai, admin):
         app.include_router(module.router)
 
 

@@ -65,6 +65,9 @@ class ModelConfig(_Strict):
     output_price_per_1k: float = Field(0.0, ge=0)
     fallbacks: list[str] = []
     timeout_s: float | None = Field(None, gt=0)
+    # Per-tenant limits on this model for tenants without their own limit for it.
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:

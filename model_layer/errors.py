@@ -85,6 +85,12 @@ class InvalidSignatureException(CredentialsRejected):
     code = "InvalidSignatureException"
 
 
+class ExpiredTokenException(CredentialsRejected):
+    """A key set past its expiry (``strata keys create --expires-in``, or a rotated key's grace)."""
+
+    code = "ExpiredTokenException"
+
+
 class IncompleteSignatureException(CredentialsRejected):
     """Ambiguous credentials: a repeated Authorization/x-api-key, or two that name different keys."""
 

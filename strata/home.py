@@ -1,11 +1,12 @@
 """Where strata keeps local state (``STRATA_HOME``, default ``~/.strata``) and how it stays private.
 
-The home holds secrets (``keys.db``, ``keystore.key``) and usage records, so it is mode 0700 and
+The home holds secrets (``strata.db``, ``keystore.key``) and usage records, so it is mode 0700 and
 its state files 0600 — SQLite's ``-wal``/``-shm`` files too: SQLite gives them the mode of the
 database file, so creating that file 0600 before SQLite opens it is what makes them private.
 
 Reading never creates a file and never changes a mode, so a populated read-only home (a mounted
-backup, a read-only container layer) still serves ``keys list`` and ``usage``. Commands that
+backup, a read-only container layer) still serves ``keys list`` and ``usage`` (the state store,
+:mod:`model_layer.state.database`, opens its SQLite file read-only there). Commands that
 write ask for :func:`writable_home` first: it fails with one clear line when the home cannot be
 written, and tightens a home or state files an older version left 0755/0644 (only what the user
 owns). Every problem with the directory is a :class:`HomeError` naming the path and what to do.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def ensure_dir(path: Path) -> Path:
 def writable_home(path: Path) -> Path:
     """``path`` ready for writing: created, checked writable, and tightened to 0700/0600."""
     ensure_dir(path)
-    if not _writable(path):
+    if not is_writable(path):
         why = "read-only file system" if _read_only_fs(path) else "permission denied"
         raise HomeError(f"cannot write to the state directory {path}: {why}", hint=_WHAT_TO_DO)
     state_files = [p for pattern in STATE_FILE_PATTERNS for p in path.glob(pattern)]
@@ -73,32 +73,7 @@ def create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def connect_state_db(path: Path) -> sqlite3.Connection:
-    """Open a state database: read-write where it can be written, read-only (touching nothing) else.
-
-    Read-write creates the file 0600 first, so SQLite's -wal/-shm get 0600 as well. Read-only
-    tries ``mode=ro`` (works while a writer holds the WAL open), then ``immutable=1``: a cleanly
-    closed WAL database in a read-only directory cannot be opened otherwise, since SQLite would
-    need to create its -shm file there.
-    """
-    directory = ensure_dir(path.parent)
-    if _writable(directory) and (not path.exists() or os.access(path, os.W_OK)):
-        create_private_file(path)
-        return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    if not path.exists():
-        raise HomeError(f"cannot create {path}: {directory} is not writable", hint=_WHAT_TO_DO)
-    for query in ("mode=ro", "immutable=1"):
-        uri = f"{path.absolute().as_uri()}?{query}"
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master")  # opening is lazy: fail here
-            return conn
-        except sqlite3.Error:
-            conn.close()
-    raise HomeError(f"cannot read {path}", hint=f"check its permissions, or set {HOME_ENV}")
-
-
-def _writable(directory: Path) -> bool:
+def is_writable(directory: Path) -> bool:
     # access(2) answers for the effective user and reports a read-only mount even to root.
     return os.access(directory, os.W_OK | os.X_OK)
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
+from model_layer.auth.credentials import Credentials
 from model_layer.auth.keystore import KeyStore
 from model_layer.auth.sigv4 import (
     ALGORITHM,
@@ -30,6 +31,7 @@ from model_layer.auth.sigv4 import (
     signatures_match,
 )
 from model_layer.errors import (
+    ExpiredTokenException,
     GatewayError,
     IncompleteSignatureException,
     InvalidSignatureException,
@@ -39,7 +41,7 @@ from model_layer.errors import (
 from model_layer.settings import GatewaySettings
 from model_layer.types import Tenant
 
-__all__ = ["Authenticator", "KeyStore", "build_authenticator"]
+__all__ = ["Authenticator", "Credentials", "KeyStore", "build_authenticator"]
 
 MISSING_AUTH = (
     "Missing Authentication Token: sign the request with SigV4 or send an API key "
@@ -47,6 +49,8 @@ MISSING_AUTH = (
 )
 UNKNOWN_TOKEN = "The security token included in the request is invalid."
 UNKNOWN_API_KEY = "The API key included in the request is invalid or revoked."
+EXPIRED_TOKEN = "The security token included in the request is expired."
+EXPIRED_API_KEY = "The API key included in the request is expired."
 REPEATED_CREDENTIAL = "The request carries more than one {header} header; send exactly one credential."
 CONFLICTING_CREDENTIALS = (
     "The Authorization and x-api-key headers name different credentials; send one credential."
@@ -58,18 +62,23 @@ FailureHook = Callable[[str], None]
 
 
 class Authenticator:
-    """``await authenticate(request) -> Tenant``; see the module docstring for what it accepts."""
+    """``await authenticate(request) -> Tenant``; see the module docstring for what it accepts.
+
+    Keys are resolved through :class:`~model_layer.auth.credentials.Credentials` (an in-memory
+    cache the state revision invalidates), so the steady state does no I/O; the tenant comes back
+    with its policy (limits, allowed models, budgets).
+    """
 
     def __init__(
         self,
-        keys: KeyStore,
+        credentials: Credentials,
         *,
         regions: Collection[str] | None = None,
         max_clock_skew_s: int = 300,
         clock: Callable[[], float] = time.time,
         on_failure: FailureHook | None = None,
     ):
-        self.keys = keys
+        self.credentials = credentials
         # None: the serving app's settings decide per request (GatewaySettings.signing_regions),
         # so the region in ARNs and the region a signature must name come from one place.
         self.regions = tuple(regions) if regions is not None else None
@@ -93,9 +102,9 @@ class Authenticator:
         else:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
-                tenant = self._api_key(token.strip())
+                tenant = await self._api_key(token.strip())
         if api_key:
-            by_api_key = self._api_key(api_key)
+            by_api_key = await self._api_key(api_key)
             if tenant is not None and _key_of(tenant) != _key_of(by_api_key):
                 raise IncompleteSignatureException(CONFLICTING_CREDENTIALS)
             return by_api_key
@@ -103,12 +112,13 @@ class Authenticator:
             raise MissingAuthenticationToken(MISSING_AUTH)
         return tenant
 
-    def _api_key(self, api_key: str) -> Tenant:
-        found = self.keys.find_api_key(api_key)
+    async def _api_key(self, api_key: str) -> Tenant:
+        found = await self.credentials.by_api_key(api_key)
         if found is None:
             raise UnrecognizedClientException(UNKNOWN_API_KEY)
-        tenant_id, key_id = found
-        return Tenant(tenant_id=tenant_id, key_id=key_id)
+        if found.expired(self._clock()):
+            raise ExpiredTokenException(EXPIRED_API_KEY)
+        return found.tenant
 
     async def _sigv4(self, request: Request, authorization: str) -> Tenant:
         auth = parse_authorization(authorization)
@@ -116,13 +126,14 @@ class Authenticator:
         amz_date = request.headers.get("x-amz-date")
         now = datetime.fromtimestamp(self._clock(), UTC)
         check_request_time(amz_date, auth, now, self.max_clock_skew_s)
-        found = self.keys.secret_for(auth.access_key_id)
+        found = await self.credentials.by_access_key(auth.access_key_id)
         if found is None:
             raise UnrecognizedClientException(UNKNOWN_TOKEN)
-        tenant_id, secret = found
+        if found.expired(self._clock()):
+            raise ExpiredTokenException(EXPIRED_TOKEN)
         expected = expected_signature(
             auth=auth,
-            secret_access_key=secret,
+            secret_access_key=found.secret or "",
             method=request.method,
             raw_path=_raw_path(request),
             query_string=request.scope.get("query_string", b"").decode("latin-1"),
@@ -132,7 +143,7 @@ class Authenticator:
         )
         if not signatures_match(expected, auth.signature):
             raise InvalidSignatureException(SIGNATURE_MISMATCH)
-        return Tenant(tenant_id=tenant_id, key_id=auth.access_key_id)
+        return found.tenant
 
     def _regions_for(self, request: Request) -> Collection[str]:
         if self.regions is not None:
@@ -169,12 +180,12 @@ def _raw_path(request: Request) -> str:
     return request.scope.get("root_path", "") + request.scope["path"]
 
 
-def build_authenticator(settings: GatewaySettings) -> Authenticator:
-    """The gateway's authenticator over the key store in ``settings.state_dir()``."""
+def build_authenticator(settings: GatewaySettings, credentials: Credentials) -> Authenticator:
+    """The gateway's authenticator over ``credentials`` (see :func:`model_layer.app.assemble`)."""
     from model_layer.tenancy.metrics import DEFAULT_METRICS
 
     return Authenticator(
-        KeyStore.open(settings),
+        credentials,
         max_clock_skew_s=settings.max_clock_skew_s,
         on_failure=DEFAULT_METRICS.auth_failure,
     )

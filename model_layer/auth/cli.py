@@ -1,22 +1,23 @@
-"""``strata keys create|list|revoke`` and ``strata usage``: tenants, credentials, metered usage.
+"""``strata keys create|list|revoke|rotate``: the credentials issued to tenants.
 
-Thin over :class:`~model_layer.auth.keystore.KeyStore` and
-:class:`~model_layer.tenancy.metering.UsageStore`, both in the gateway's state directory
-(``STRATA_HOME``), so they work while a gateway is running and take effect on its next request.
+Thin over :class:`~model_layer.auth.keystore.KeyStore` on the shared state (``STRATA_HOME``'s
+``strata.db``, or ``[state] url`` / ``STRATA_STATE_URL`` for PostgreSQL), so they work while
+gateways are running: a change takes effect on the gateway's next request on this host, and on
+every replica within ``[state] poll_interval_s``. Reads create nothing and change no file mode.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from model_layer.auth.keystore import DB_FILE_NAME, KeyStore
+from model_layer.auth.keystore import IssuedKeys, KeyStore
 from model_layer.settings import GatewaySettings
 from strata.errors import StrataError
 from strata.home import writable_home
@@ -34,44 +35,48 @@ _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def _keystore(*, write: bool) -> KeyStore | None:
+def parse_duration(value: str, option: str) -> timedelta:
+    """``90s``/``30m``/``24h``/``7d``/``2w`` as a duration."""
+    match = _RELATIVE.match(value.strip())
+    if not match:
+        raise StrataError(f"invalid {option} {value!r}", hint="use e.g. 30m, 24h, 90d or 2w")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def state_exists(settings: GatewaySettings) -> bool:
+    """Whether there is state to read (a read must not create a SQLite file)."""
+    from model_layer.state import state_url
+
+    url = state_url(settings)
+    if not url.startswith("sqlite"):
+        return True
+    home = settings.state_dir()
+    return any((home / name).exists() for name in ("strata.db", "keys.db", "usage.db"))
+
+
+def open_keystore(*, write: bool) -> KeyStore | None:
     """The key store; for reading, None when none exists yet (a read creates nothing)."""
     settings = GatewaySettings()
     home = settings.state_dir()
     if write:
         writable_home(home)  # one clear line for a read-only home; tightens an old 0755 one
-    elif not (home / DB_FILE_NAME).exists():
+    elif not state_exists(settings):
         return None
     return KeyStore.open(settings)
 
 
-@keys_app.command("create")
-def create(
-    tenant: str = typer.Option(..., "--tenant", help="Tenant id (created on first use)."),
-    rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute for this tenant."),
-    tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute for this tenant."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Issue an access key pair (SigV4) and an API key for TENANT; secrets are shown only once."""
-    store = _keystore(write=True)
-    try:
-        issued = store.create_keys(tenant, requests_per_minute=rpm, tokens_per_minute=tpm)
-    finally:
-        store.close()
+def _print_issued(issued: IssuedKeys, as_json: bool) -> None:
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "tenantId": issued.tenant_id,
-                    "accessKeyId": issued.access_key_id,
-                    "secretAccessKey": issued.secret_access_key,
-                    "apiKey": issued.api_key,
-                    "requestsPerMinute": issued.requests_per_minute,
-                    "tokensPerMinute": issued.tokens_per_minute,
-                },
-                indent=2,
-            )
-        )
+        payload = {
+            "tenantId": issued.tenant_id,
+            "accessKeyId": issued.access_key_id,
+            "secretAccessKey": issued.secret_access_key,
+            "apiKey": issued.api_key,
+            "requestsPerMinute": issued.requests_per_minute,
+            "tokensPerMinute": issued.tokens_per_minute,
+            "expiresAt": issued.expires_at,
+        }
+        typer.echo(json.dumps(payload, indent=2))
         return
     out = _console()
     out.print(f"tenant             {issued.tenant_id}")
@@ -82,7 +87,29 @@ def create(
         f"{issued.requests_per_minute or 'default'} req/min, {issued.tokens_per_minute or 'default'} tok/min"
     )
     out.print(f"limits             {limits}")
+    out.print(f"expires            {issued.expires_at or 'never'}")
     out.print("[yellow]Save the secret access key and the API key now: they are not shown again.[/]")
+
+
+@keys_app.command("create")
+def create(
+    tenant: str = typer.Option(..., "--tenant", help="Tenant id (created on first use)."),
+    rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute for this tenant."),
+    tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute for this tenant."),
+    expires_in: str | None = typer.Option(
+        None, "--expires-in", metavar="DURATION", help="Expire the keys after e.g. 90d (default: never)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Issue an access key pair (SigV4) and an API key for TENANT; secrets are shown only once."""
+    expiry = parse_duration(expires_in, "--expires-in") if expires_in else None
+    store = open_keystore(write=True)
+    assert store is not None
+    try:
+        issued = store.create_keys(tenant, requests_per_minute=rpm, tokens_per_minute=tpm, expires_in=expiry)
+    finally:
+        store.close()
+    _print_issued(issued, as_json)
 
 
 @keys_app.command("list")
@@ -91,7 +118,7 @@ def list_keys(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List key sets (no secrets)."""
-    store = _keystore(write=False)
+    store = open_keystore(write=False)
     try:
         records = store.list_keys(tenant) if store else []
     finally:
@@ -100,14 +127,17 @@ def list_keys(
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
         return
-    table = Table("KEY ID", "TENANT", "API KEY", "CREATED", "STATUS", "RPM/TPM", box=box.SIMPLE_HEAD)
+    table = Table(
+        "KEY ID", "TENANT", "API KEY", "CREATED", "EXPIRES", "STATUS", "RPM/TPM", box=box.SIMPLE_HEAD
+    )
     for r in records:
         table.add_row(
             r.access_key_id,
             r.tenant_id,
             r.api_key_hint,
             r.created_at[:10],
-            "active" if r.active else "revoked",
+            (r.expires_at or "-")[:16],
+            r.status,
             f"{r.requests_per_minute or '-'}/{r.tokens_per_minute or '-'}",
         )
     _console().print(table)
@@ -116,7 +146,8 @@ def list_keys(
 @keys_app.command("revoke")
 def revoke(key_id: str = typer.Argument(..., help="Access key id (AKIA…) from `strata keys list`.")) -> None:
     """Revoke a key set: its SigV4 key pair and API key stop working on the next request."""
-    store = _keystore(write=True)
+    store = open_keystore(write=True)
+    assert store is not None
     try:
         record = store.revoke(key_id)
     finally:
@@ -124,71 +155,34 @@ def revoke(key_id: str = typer.Argument(..., help="Access key id (AKIA…) from 
     _console().print(f"revoked {record.access_key_id} (tenant {record.tenant_id})")
 
 
-def parse_since(value: str, now: datetime | None = None) -> datetime:
-    """``30m``/``24h``/``7d``/``2w`` ago, or an ISO-8601 date/time (UTC unless it says otherwise)."""
-    now = now or datetime.now(UTC)
-    match = _RELATIVE.match(value.strip())
-    if match:
-        return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise StrataError(
-            f"invalid --since {value!r}", hint="use e.g. 24h, 7d or 2025-01-31T00:00:00"
-        ) from exc
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def usage(
-    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant."),
-    since: str | None = typer.Option(None, "--since", help="24h, 7d, or an ISO date/time."),
+@keys_app.command("rotate")
+def rotate(
+    key_id: str = typer.Argument(..., help="Access key id (AKIA…) of the key set to replace."),
+    grace: str = typer.Option(
+        "24h", "--grace", metavar="DURATION", help="How long the old keys keep working (0s: not at all)."
+    ),
+    expires_in: str | None = typer.Option(
+        None, "--expires-in", metavar="DURATION", help="Expire the new keys after e.g. 90d (default: never)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Metered usage and cost per tenant and model."""
-    from model_layer.tenancy.metering import DB_FILE_NAME as USAGE_DB
-    from model_layer.tenancy.metering import UsageStore
-
-    since_at = parse_since(since) if since else None
-    path = GatewaySettings().state_dir() / USAGE_DB
-    rows = []
-    if path.exists():  # nothing served yet: nothing to show, and a read creates nothing
-        store = UsageStore(path)
-        try:
-            rows = store.summarize(tenant_id=tenant, since=since_at)
-        finally:
-            store.close()
-    if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
-        return
-    table = Table(box=box.SIMPLE_HEAD)
-    for name in (
-        "TENANT",
-        "MODEL",
-        "REQUESTS",
-        "ERRORS",
-        "INPUT",
-        "OUTPUT",
-        "CACHE R/W",
-        "COST USD",
-        "AVG MS",
-    ):
-        table.add_column(name, justify="left" if name in ("TENANT", "MODEL") else "right")
-    for r in rows:
-        table.add_row(
-            r.tenant_id,
-            r.model_id,
-            str(r.requests),
-            str(r.errors),
-            str(r.input_tokens),
-            str(r.output_tokens),
-            f"{r.cache_read_input_tokens}/{r.cache_write_input_tokens}",
-            f"{r.cost_usd:.6f}",
-            f"{r.avg_latency_ms:.0f}",
+    """Issue new keys for KEY_ID's tenant; the old set expires after the grace period."""
+    grace_period = timedelta(0) if grace.strip() in ("0", "0s") else parse_duration(grace, "--grace")
+    expiry = parse_duration(expires_in, "--expires-in") if expires_in else None
+    store = open_keystore(write=True)
+    assert store is not None
+    try:
+        issued = store.rotate(key_id, grace=grace_period, expires_in=expiry)
+        old = store.list_keys(access_key_id=key_id)[0]
+    finally:
+        store.close()
+    _print_issued(issued, as_json)
+    if not as_json:
+        _console().print(
+            f"{key_id} keeps working until {old.expires_at}; then only {issued.access_key_id} does."
         )
-    _console().print(table if rows else "no usage recorded")
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``keys`` and ``usage`` to the root app."""
+    """Add ``keys`` to the root app."""
     app.add_typer(keys_app, name="keys")
-    app.command("usage")(usage)

@@ -1,61 +1,45 @@
-"""The key store: tenants and the credentials issued to them, in SQLite (file mode 0600).
+"""The key store: tenants and the credentials issued to them, kept in the shared state store.
 
 One ``strata keys create`` issues a *key set* identified by its access key id (``AKIA`` + 16
-upper-case alphanumerics, like AWS): a SigV4 key pair (secret sealed with :mod:`sealing`) and an
-API key (``sk-strata-…``, stored only as its SHA-256). Revoking the access key id revokes the
-whole set. Lookups hit the database every time, so a revocation by another process (the CLI next
-to a running gateway) takes effect on the next request.
+upper-case alphanumerics, like AWS): a SigV4 key pair (secret sealed with :mod:`sealing`, since
+the server must recompute signatures) and an API key (``sk-strata-…``, stored only as its
+SHA-256). Revoking the access key id revokes the whole set; a key set may expire
+(``--expires-in``), and rotation issues a successor while the old set keeps working for a grace
+period. Tenants carry their policy: rate limits, per-model limits, allowed models and budgets.
+
+The rows live in :mod:`model_layer.state` (SQLite or PostgreSQL), shared by every gateway
+replica; the request path reads them through :class:`~model_layer.auth.credentials.Credentials`,
+a cache that every change here invalidates on all replicas.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
-import sqlite3
 import string
-import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from model_layer.auth.sealing import KEY_FILE_NAME, Sealer
 from model_layer.settings import GatewaySettings
+from model_layer.state import UNSET, KeySetRecord, ModelLimit, State, TenantRecord, open_state
+from model_layer.state.records import now_iso
+from model_layer.types import NO_POLICY, TenantPolicy
 from strata.errors import NotFoundError, StrataError
-from strata.home import connect_state_db
 
-DB_FILE_NAME = "keys.db"
 API_KEY_PREFIX = "sk-strata-"
 _TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _AKID_ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tenants (
-    tenant_id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    requests_per_minute INTEGER,
-    tokens_per_minute INTEGER
-);
-CREATE TABLE IF NOT EXISTS key_sets (
-    access_key_id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
-    sealed_secret TEXT NOT NULL,
-    api_key_sha256 TEXT NOT NULL UNIQUE,
-    api_key_hint TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-"""
-
 
 class InvalidTenantError(StrataError):
     """A tenant id that does not fit the allowed pattern."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def hash_api_key(api_key: str) -> str:
@@ -74,17 +58,25 @@ def new_api_key() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(30)
 
 
-@dataclass(frozen=True)
-class TenantRecord:
-    tenant_id: str
-    created_at: str
-    requests_per_minute: int | None
-    tokens_per_minute: int | None
+def policy_of(record: TenantRecord | None) -> TenantPolicy:
+    """The request-path view of a tenant (what the limiter, budgets and model access need)."""
+    if record is None:
+        return NO_POLICY
+    return TenantPolicy(
+        requests_per_minute=record.requests_per_minute,
+        tokens_per_minute=record.tokens_per_minute,
+        allowed_models=frozenset(record.allowed_models) if record.allowed_models is not None else None,
+        daily_budget_usd=record.daily_budget_usd,
+        monthly_budget_usd=record.monthly_budget_usd,
+        model_limits=tuple(
+            (m.model_id, m.requests_per_minute, m.tokens_per_minute) for m in record.model_limits
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class IssuedKeys:
-    """What ``keys create`` shows once: the only time the secret and API key are visible."""
+    """What ``keys create`` / ``keys rotate`` show once: the only time the secrets are visible."""
 
     tenant_id: str
     access_key_id: str
@@ -92,6 +84,7 @@ class IssuedKeys:
     api_key: str
     requests_per_minute: int | None
     tokens_per_minute: int | None
+    expires_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,93 +98,134 @@ class KeyRecord:
     revoked_at: str | None
     requests_per_minute: int | None
     tokens_per_minute: int | None
+    expires_at: str | None = None
+    replaced_by: str | None = None
+    status: str = "active"
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.status == "active"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "status": "active" if self.active else "revoked"}
+        return asdict(self)
 
 
-def _open_private_db(path: Path) -> sqlite3.Connection:
-    # Created 0600 (its -wal/-shm follow); read-only, changing nothing, on a read-only home.
-    conn = connect_state_db(path)
-    conn.execute("PRAGMA journal_mode=WAL")  # CLI writes while the gateway reads
-    conn.execute("PRAGMA busy_timeout=5000")
-    conn.row_factory = sqlite3.Row
-    return conn
+def _check_limit(name: str, value: Any) -> None:
+    if value is not None and value is not UNSET and value < 1:
+        raise StrataError(f"{name} must be at least 1, got {value}")
+
+
+def _check_budget(name: str, value: Any) -> None:
+    if value is not None and value is not UNSET and (not math.isfinite(value) or value < 0):
+        raise StrataError(f"{name} must be a non-negative amount in USD, got {value}")
+
+
+def _expiry(expires_in: timedelta | None) -> str | None:
+    if expires_in is None:
+        return None
+    if expires_in.total_seconds() <= 0:
+        raise StrataError("an expiry must be in the future")
+    return (datetime.now(UTC) + expires_in).isoformat(timespec="seconds")
 
 
 class KeyStore:
-    """Tenants and key sets. Thread-safe; one SQLite connection guarded by a lock."""
+    """Tenants and key sets over the shared state store. Thread-safe (the store's connections are pooled)."""
 
-    def __init__(self, path: Path, sealer: Sealer | None = None, *, key_file: Path | None = None):
-        self.path = path
+    def __init__(
+        self,
+        state: State,
+        sealer: Sealer | None = None,
+        *,
+        key_file: Path | None = None,
+        on_change: Callable[[], None] | None = None,
+    ):
+        self.state = state
         self._sealer = sealer
-        self._key_file = key_file or path.parent / KEY_FILE_NAME
-        self._lock = threading.Lock()
-        self._conn = _open_private_db(path)
-        with self._lock:
-            self._conn.executescript(_SCHEMA)
+        self._key_file = key_file
+        # Called after every write: the gateway drops its cached credentials at once.
+        self.on_change = on_change
 
     @classmethod
-    def open(cls, settings: GatewaySettings) -> KeyStore:
-        state = settings.state_dir()
+    def open(
+        cls,
+        settings: GatewaySettings,
+        state: State | None = None,
+        *,
+        on_change: Callable[[], None] | None = None,
+    ) -> KeyStore:
         sealer = Sealer(settings.keystore_key.get_secret_value()) if settings.keystore_key else None
-        return cls(state / DB_FILE_NAME, sealer)
+        key_file = settings.state_dir() / KEY_FILE_NAME
+        return cls(state or open_state(settings), sealer, key_file=key_file, on_change=on_change)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     @property
     def sealer(self) -> Sealer:
-        # Created on first use, so read-only users (the rate limiter) never touch the key file.
+        # Created on first use, so read-only users (keys list, the limiter) never touch the key file.
         if self._sealer is None:
+            if self._key_file is None:
+                raise StrataError("no key-store sealing key", hint="set STRATA_KEYSTORE_KEY")
             self._sealer = Sealer.from_file(self._key_file)
         return self._sealer
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.state.close()
 
     # --- tenants -------------------------------------------------------------------------------
 
     def get_tenant(self, tenant_id: str) -> TenantRecord | None:
-        with self._lock:
-            row = self._conn.execute("SELECT * FROM tenants WHERE tenant_id = ?", (tenant_id,)).fetchone()
-        return TenantRecord(**dict(row)) if row else None
+        return self.state.tenants.get_tenant(tenant_id)
+
+    def list_tenants(self) -> list[TenantRecord]:
+        return self.state.tenants.list_tenants()
 
     def ensure_tenant(
+        self, tenant_id: str, *, requests_per_minute: int | None = None, tokens_per_minute: int | None = None
+    ) -> TenantRecord:
+        """Create the tenant if needed; limits given here replace the tenant's current ones."""
+        return self.set_tenant(
+            tenant_id,
+            requests_per_minute=UNSET if requests_per_minute is None else requests_per_minute,
+            tokens_per_minute=UNSET if tokens_per_minute is None else tokens_per_minute,
+        )
+
+    def set_tenant(
         self,
         tenant_id: str,
         *,
-        requests_per_minute: int | None = None,
-        tokens_per_minute: int | None = None,
+        requests_per_minute: Any = UNSET,
+        tokens_per_minute: Any = UNSET,
+        allowed_models: Any = UNSET,
+        daily_budget_usd: Any = UNSET,
+        monthly_budget_usd: Any = UNSET,
+        model_limits: list[dict[str, Any]] | None = None,
     ) -> TenantRecord:
-        """Create the tenant if needed; limits given here replace the tenant's current ones."""
+        """Create or update a tenant: fields left ``UNSET`` keep their value, ``None`` clears one."""
         if not _TENANT_ID.match(tenant_id):
             raise InvalidTenantError(
                 f"invalid tenant id {tenant_id!r}",
                 hint="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
             )
-        for name, value in (("--rpm", requests_per_minute), ("--tpm", tokens_per_minute)):
-            if value is not None and value < 1:
-                raise StrataError(f"{name} must be at least 1, got {value}")
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR IGNORE INTO tenants(tenant_id, created_at) VALUES (?, ?)", (tenant_id, _now())
-            )
-            if requests_per_minute is not None:
-                self._conn.execute(
-                    "UPDATE tenants SET requests_per_minute = ? WHERE tenant_id = ?",
-                    (requests_per_minute, tenant_id),
-                )
-            if tokens_per_minute is not None:
-                self._conn.execute(
-                    "UPDATE tenants SET tokens_per_minute = ? WHERE tenant_id = ?",
-                    (tokens_per_minute, tenant_id),
-                )
-        record = self.get_tenant(tenant_id)
-        assert record is not None
-        return record
+        _check_limit("--rpm", requests_per_minute)
+        _check_limit("--tpm", tokens_per_minute)
+        _check_budget("--daily-budget", daily_budget_usd)
+        _check_budget("--monthly-budget", monthly_budget_usd)
+        record = self.state.tenants.put_tenant(
+            tenant_id,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            allowed_models=allowed_models,
+            daily_budget_usd=daily_budget_usd,
+            monthly_budget_usd=monthly_budget_usd,
+        )
+        for limit in model_limits or []:
+            _check_limit("requests_per_minute", limit.get("requests_per_minute"))
+            _check_limit("tokens_per_minute", limit.get("tokens_per_minute"))
+            self.state.tenants.set_model_limit(tenant_id, ModelLimit(**limit))
+        self._changed()
+        return self.state.tenants.get_tenant(tenant_id) if model_limits else record
 
     # --- key sets ------------------------------------------------------------------------------
 
@@ -201,70 +235,105 @@ class KeyStore:
         *,
         requests_per_minute: int | None = None,
         tokens_per_minute: int | None = None,
+        expires_in: timedelta | None = None,
     ) -> IssuedKeys:
         tenant = self.ensure_tenant(
             tenant_id, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute
         )
+        return self._issue(tenant, _expiry(expires_in))
+
+    def rotate(
+        self, access_key_id: str, *, grace: timedelta, expires_in: timedelta | None = None
+    ) -> IssuedKeys:
+        """Issue a successor to a key set; the old one keeps working for ``grace``, then expires."""
+        old = self.state.tenants.by_access_key(access_key_id)
+        if old is None:
+            raise NotFoundError(f"no key {access_key_id!r}", hint="see `strata keys list`")
+        if old.status != "active":
+            raise StrataError(f"key {access_key_id} is {old.status}; only an active key can be rotated")
+        tenant = self.get_tenant(old.tenant_id)
+        assert tenant is not None
+        old_expiry = (datetime.now(UTC) + grace).isoformat(timespec="seconds")
+        if old.expires_at is not None and old.expires_at < old_expiry:
+            old_expiry = old.expires_at  # rotation never extends a key's life
+        return self._issue(tenant, _expiry(expires_in), replaces=access_key_id, old_expires_at=old_expiry)
+
+    def _issue(
+        self,
+        tenant: TenantRecord,
+        expires_at: str | None,
+        *,
+        replaces: str | None = None,
+        old_expires_at: str | None = None,
+    ) -> IssuedKeys:
         akid, secret, api_key = new_access_key_id(), new_secret_access_key(), new_api_key()
-        hint = f"{API_KEY_PREFIX}…{api_key[-4:]}"
-        sealed = self.sealer.seal(secret)
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO key_sets(access_key_id, tenant_id, sealed_secret, api_key_sha256,"
-                " api_key_hint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (akid, tenant_id, sealed, hash_api_key(api_key), hint, _now()),
-            )
+        record = KeySetRecord(
+            access_key_id=akid,
+            tenant_id=tenant.tenant_id,
+            sealed_secret=self.sealer.seal(secret),
+            api_key_sha256=hash_api_key(api_key),
+            api_key_hint=f"{API_KEY_PREFIX}…{api_key[-4:]}",
+            created_at=now_iso(),
+            expires_at=expires_at,
+        )
+        self.state.tenants.add_key_set(record, replaces=replaces, old_expires_at=old_expires_at)
+        self._changed()
         return IssuedKeys(
-            tenant_id, akid, secret, api_key, tenant.requests_per_minute, tenant.tokens_per_minute
+            tenant.tenant_id,
+            akid,
+            secret,
+            api_key,
+            tenant.requests_per_minute,
+            tenant.tokens_per_minute,
+            expires_at,
         )
 
     def list_keys(self, tenant_id: str | None = None, *, access_key_id: str | None = None) -> list[KeyRecord]:
-        sql = (
-            "SELECT k.access_key_id, k.tenant_id, k.api_key_hint, k.created_at, k.revoked_at,"
-            " t.requests_per_minute, t.tokens_per_minute"
-            " FROM key_sets k JOIN tenants t USING (tenant_id) WHERE 1 = 1"
-        )
-        args: list[str] = []
-        if tenant_id is not None:
-            sql += " AND k.tenant_id = ?"
-            args.append(tenant_id)
-        if access_key_id is not None:
-            sql += " AND k.access_key_id = ?"
-            args.append(access_key_id)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY k.rowid", args).fetchall()
-        return [KeyRecord(**dict(r)) for r in rows]
+        tenants = {t.tenant_id: t for t in self.list_tenants()}
+        out = []
+        for k in self.state.tenants.list_key_sets(tenant_id, access_key_id):
+            t = tenants.get(k.tenant_id)
+            out.append(
+                KeyRecord(
+                    access_key_id=k.access_key_id,
+                    tenant_id=k.tenant_id,
+                    api_key_hint=k.api_key_hint,
+                    created_at=k.created_at,
+                    revoked_at=k.revoked_at,
+                    requests_per_minute=t.requests_per_minute if t else None,
+                    tokens_per_minute=t.tokens_per_minute if t else None,
+                    expires_at=k.expires_at,
+                    replaced_by=k.replaced_by,
+                    status=k.status,
+                )
+            )
+        return out
 
     def revoke(self, access_key_id: str) -> KeyRecord:
         """Revoke a key set (idempotent). Raises ``NotFoundError`` for an unknown id."""
-        with self._lock:
-            self._conn.execute(
-                "UPDATE key_sets SET revoked_at = ? WHERE access_key_id = ? AND revoked_at IS NULL",
-                (_now(), access_key_id),
-            )
-        found = self.list_keys(access_key_id=access_key_id)
-        if not found:
+        if not self.state.tenants.revoke(access_key_id):
             raise NotFoundError(f"no key {access_key_id!r}", hint="see `strata keys list`")
-        return found[0]
+        self._changed()
+        return self.list_keys(access_key_id=access_key_id)[0]
+
+    # --- lookups (the request path reads these through auth.credentials' cache) -------------------
+
+    def key_set_by_access_key(self, access_key_id: str) -> KeySetRecord | None:
+        return self.state.tenants.by_access_key(access_key_id)
+
+    def key_set_by_api_key_hash(self, sha256: str) -> KeySetRecord | None:
+        return self.state.tenants.by_api_key_hash(sha256)
 
     def secret_for(self, access_key_id: str) -> tuple[str, str] | None:
-        """``(tenant_id, secret)`` of an active access key, or None if unknown or revoked."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT tenant_id, sealed_secret FROM key_sets"
-                " WHERE access_key_id = ? AND revoked_at IS NULL",
-                (access_key_id,),
-            ).fetchone()
-        if row is None:
+        """``(tenant_id, secret)`` of an active access key, or None if unknown, revoked or expired."""
+        found = self.key_set_by_access_key(access_key_id)
+        if found is None or not found.active:
             return None
-        return row["tenant_id"], self.sealer.unseal(row["sealed_secret"])
+        return found.tenant_id, self.sealer.unseal(found.sealed_secret)
 
     def find_api_key(self, api_key: str) -> tuple[str, str] | None:
         """``(tenant_id, access_key_id)`` of an active API key, or None."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT tenant_id, access_key_id FROM key_sets"
-                " WHERE api_key_sha256 = ? AND revoked_at IS NULL",
-                (hash_api_key(api_key),),
-            ).fetchone()
-        return (row["tenant_id"], row["access_key_id"]) if row else None
+        found = self.key_set_by_api_key_hash(hash_api_key(api_key))
+        if found is None or not found.active:
+            return None
+        return found.tenant_id, found.access_key_id

@@ -36,6 +36,7 @@ from model_layer.state.tenants import UNSET, TenantStore
 from model_layer.state.usage import UsageStore
 
 __all__ = [
+    "DB_FILE_NAME",
     "UNSET",
     "Database",
     "KeySetRecord",

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from strata.errors import ConfigurationError, StrataError
-from strata.home import create_private_file, ensure_dir
+from strata.home import create_private_file, ensure_dir, is_writable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x5354_5241  # "STRA": pg_advisory_lock key held while migrating
@@ -101,7 +101,7 @@ def _open_sqlite(path: Path) -> Database:
     if not str(path) or str(path) == ":memory:":
         raise ConfigurationError("the state database must be a file", hint="use sqlite:///path/to/strata.db")
     directory = ensure_dir(path.parent)
-    writable = os.access(directory, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.W_OK))
+    writable = is_writable(directory) and (not path.exists() or os.access(path, os.W_OK))
     if writable:
         create_private_file(path)  # 0600 before SQLite opens it, so its -wal/-shm are 0600 too
         return Database(_sqlite_engine(path, "uri=true", read_only=False), str(path))

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")  # orders key sets created in one second
 
 
 def parse_iso(value: str) -> datetime:

@@ -1,55 +1,60 @@
-"""Tenancy: per-tenant rate limits, usage metering, metrics and the invocation log.
+"""Tenancy: admission (rate limits, per-model limits, budgets), usage metering, metrics, the invocation log.
 
 ``build_limiter`` and ``build_meter`` give the service its ``Limiter`` and ``Meter``
-(:mod:`model_layer.service`) from settings: in-process buckets, or Redis when
-``STRATA_REDIS_URL`` is set so several replicas share limits; usage in ``usage.db`` next to the
-key store; the JSONL invocation log when ``STRATA_INVOCATION_LOG`` is set.
+(:mod:`model_layer.service`) from settings and the shared state: in-process buckets, or Redis
+when ``STRATA_REDIS_URL`` is set so several replicas share limits; usage written to the state
+store (SQLite or PostgreSQL) by its group-commit writer; the JSONL invocation log when
+``STRATA_INVOCATION_LOG`` is set. Tenants' own limits arrive with their credentials
+(``Tenant.policy``); the defaults here apply where a tenant has none.
 """
 
 from __future__ import annotations
 
-from model_layer.auth.keystore import KeyStore
+from model_layer.config import StrataConfig, load_config
 from model_layer.settings import GatewaySettings
+from model_layer.state import State
+from model_layer.state.writer import UsageWriter
 from model_layer.tenancy.buckets import BucketStore, InProcessBuckets, Limits
-from model_layer.tenancy.limiter import PolicyLookup, RateLimiter
-from model_layer.tenancy.metering import DB_FILE_NAME, InvocationLog, UsageMeter, UsageStore
+from model_layer.tenancy.budgets import BudgetGuard
+from model_layer.tenancy.limiter import RateLimiter
+from model_layer.tenancy.metering import InvocationLog, UsageMeter, cost_usd
 from model_layer.tenancy.metrics import DEFAULT_METRICS, GatewayMetrics
 
 __all__ = [
+    "BudgetGuard",
     "GatewayMetrics",
     "Limits",
     "RateLimiter",
     "UsageMeter",
-    "UsageStore",
+    "build_budgets",
     "build_limiter",
     "build_meter",
+    "cost_usd",
     "default_limits",
-    "limits_from_keystore",
+    "model_limits",
 ]
 
 
-def default_limits(settings: GatewaySettings) -> Limits:
-    """``STRATA_DEFAULT_*_PER_MINUTE`` where set, else ``[quotas]`` in strata.toml."""
-    from model_layer.config import load_config
+def _config(settings: GatewaySettings) -> StrataConfig:
+    return load_config(settings.config_file, home=settings.state_dir())
 
-    quotas = load_config(settings.config_file, home=settings.state_dir()).quotas
+
+def default_limits(settings: GatewaySettings, config: StrataConfig | None = None) -> Limits:
+    """``STRATA_DEFAULT_*_PER_MINUTE`` where set, else ``[quotas]`` in strata.toml."""
+    quotas = (config or _config(settings)).quotas
     return Limits(
         requests_per_minute=settings.default_requests_per_minute or quotas.requests_per_minute,
         tokens_per_minute=settings.default_tokens_per_minute or quotas.tokens_per_minute,
     )
 
 
-def limits_from_keystore(keys: KeyStore) -> PolicyLookup:
-    """A tenant's own limits from the key store (until policies arrive with the credentials)."""
-    from model_layer.types import TenantPolicy
-
-    def lookup(tenant_id: str) -> TenantPolicy:
-        tenant = keys.get_tenant(tenant_id)
-        if tenant is None:
-            return TenantPolicy()
-        return TenantPolicy(tenant.requests_per_minute, tenant.tokens_per_minute)
-
-    return lookup
+def model_limits(config: StrataConfig) -> dict[str, Limits]:
+    """Per-tenant limits on each model that sets them in strata.toml."""
+    return {
+        m.id: Limits(m.requests_per_minute, m.tokens_per_minute)
+        for m in config.models
+        if m.requests_per_minute or m.tokens_per_minute
+    }
 
 
 def build_bucket_store(settings: GatewaySettings) -> BucketStore:
@@ -60,14 +65,34 @@ def build_bucket_store(settings: GatewaySettings) -> BucketStore:
     return InProcessBuckets()
 
 
-def build_limiter(settings: GatewaySettings, metrics: GatewayMetrics = DEFAULT_METRICS) -> RateLimiter:
-    lookup = limits_from_keystore(KeyStore.open(settings))
+def build_budgets(state: State) -> BudgetGuard:
+    return BudgetGuard(state.usage.spend)
+
+
+def build_limiter(
+    settings: GatewaySettings,
+    *,
+    budgets: BudgetGuard | None = None,
+    buckets: BucketStore | None = None,
+    metrics: GatewayMetrics = DEFAULT_METRICS,
+) -> RateLimiter:
+    config = _config(settings)
     return RateLimiter(
-        build_bucket_store(settings), default_limits(settings), metrics=metrics, policies=lookup
+        buckets or build_bucket_store(settings),
+        default_limits(settings, config),
+        model_limits(config),
+        metrics=metrics,
+        budgets=budgets,
     )
 
 
-def build_meter(settings: GatewaySettings, metrics: GatewayMetrics = DEFAULT_METRICS) -> UsageMeter:
+def build_meter(
+    settings: GatewaySettings,
+    state: State,
+    *,
+    budgets: BudgetGuard | None = None,
+    metrics: GatewayMetrics = DEFAULT_METRICS,
+) -> UsageMeter:
     log = None
     if settings.invocation_log is not None:
         log = InvocationLog(
@@ -76,4 +101,5 @@ def build_meter(settings: GatewaySettings, metrics: GatewayMetrics = DEFAULT_MET
             region=settings.region,
             include_bodies=settings.invocation_log_bodies,
         )
-    return UsageMeter(UsageStore(settings.state_dir() / DB_FILE_NAME), metrics, log)
+    writer = UsageWriter(state.usage.add_many, state.spool)
+    return UsageMeter(writer, metrics, log, budgets)

@@ -13,16 +13,14 @@ bucket that applies; :meth:`RateLimiter.settle` corrects it with what the call r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from model_layer.errors import ThrottlingException
 from model_layer.tenancy.buckets import BucketStore, Limits, Scope
 from model_layer.tenancy.budgets import BudgetGuard
 from model_layer.tenancy.metrics import GatewayMetrics
-from model_layer.types import NO_POLICY, Tenant, TenantPolicy
-
-PolicyLookup = Callable[[str], TenantPolicy]
+from model_layer.types import Tenant
 
 
 @dataclass(frozen=True)
@@ -58,19 +56,15 @@ class RateLimiter:
         model_defaults: Mapping[str, Limits] | None = None,
         metrics: GatewayMetrics | None = None,
         budgets: BudgetGuard | None = None,
-        policies: PolicyLookup | None = None,
     ):
         self.store = store
         self.defaults = defaults or Limits()
         self.model_defaults = dict(model_defaults or {})
         self._metrics = metrics
         self.budgets = budgets
-        self._policies = policies  # for tenants whose credentials carry no policy
 
     def scopes(self, tenant: Tenant, model_id: str) -> list[Scope]:
         policy = tenant.policy
-        if policy is NO_POLICY and self._policies is not None:
-            policy = self._policies(tenant.tenant_id)
         limits = Limits(
             requests_per_minute=policy.requests_per_minute or self.defaults.requests_per_minute,
             tokens_per_minute=policy.tokens_per_minute or self.defaults.tokens_per_minute,

@@ -1,53 +1,36 @@
-"""Metering: one usage record per model call (SQLite), metrics, and the invocation log.
+"""Metering: one usage record per model call, committed before the call's response completes.
 
-:class:`UsageMeter` implements the service's ``Meter``. Cost uses the model's list prices
+:class:`UsageMeter` implements the service's ``Meter``: it turns a finished call (however it
+ended: ``complete``, ``error`` or ``client_disconnected``, with the tokens used so far) into a
+:class:`~model_layer.state.UsageRecord`, hands it to the state store's group-commit writer and
+awaits the commit (so ``kill -9`` loses no acknowledged usage), feeds budgets and Prometheus,
+and appends to the optional JSONL invocation log. Cost uses the model's list prices
 (``ModelInfo.input_price_per_1k`` / ``output_price_per_1k``); prompt-cache reads and writes are
 charged at the input price because ``ModelInfo`` carries no separate cache prices. Metering never
-fails a call: it runs in the service's ``finally``, where an exception would replace the caller's
-answer or error, so its own failures are logged instead.
+fails a call: it runs when the call ends, where an exception would replace the caller's answer
+or error, so its own failures are logged instead (the writer's spool file keeps records through
+a database outage).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from model_layer.state import UsageRecord
+from model_layer.state.writer import UsageWriter
+from model_layer.tenancy.budgets import BudgetGuard
 from model_layer.tenancy.metrics import GatewayMetrics
 from model_layer.types import InvocationBodies, ModelInfo, Tenant, Usage
-from strata.home import connect_state_db
 
 log = logging.getLogger("strata.gateway.metering")
-
-DB_FILE_NAME = "usage.db"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS usage (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    tenant_id TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    cache_read_input_tokens INTEGER NOT NULL,
-    cache_write_input_tokens INTEGER NOT NULL,
-    cost_usd REAL NOT NULL,
-    latency_ms INTEGER NOT NULL,
-    error_code TEXT,
-    request_id TEXT
-);
-CREATE INDEX IF NOT EXISTS usage_by_tenant_time ON usage (tenant_id, at);
-CREATE INDEX IF NOT EXISTS usage_by_time ON usage (at);
-"""
 
 
 def cost_usd(model: ModelInfo, usage: Usage) -> float:
@@ -55,105 +38,13 @@ def cost_usd(model: ModelInfo, usage: Usage) -> float:
     return (billed_input * model.input_price_per_1k + usage.output_tokens * model.output_price_per_1k) / 1000
 
 
-@dataclass(frozen=True)
-class UsageSummary:
-    """Totals for one tenant and model, as ``strata usage`` prints them."""
-
-    tenant_id: str
-    model_id: str
-    requests: int
-    errors: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_input_tokens: int
-    cache_write_input_tokens: int
-    cost_usd: float
-    avg_latency_ms: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class UsageStore:
-    """Usage records in SQLite (``usage.db`` in the state directory)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._lock = threading.Lock()
-        # Created 0600 (its -wal/-shm follow); read-only, changing nothing, on a read-only home.
-        self._conn = connect_state_db(path)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")  # a lost last record on power loss is fine
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(_SCHEMA)
-
-    def add(
-        self,
-        *,
-        at: float,
-        tenant: Tenant,
-        model_id: str,
-        operation: str,
-        usage: Usage,
-        cost: float,
-        latency_ms: int,
-        error_code: str | None,
-        request_id: str | None,
-    ) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO usage(at, tenant_id, key_id, model_id, operation, input_tokens,"
-                " output_tokens, cache_read_input_tokens, cache_write_input_tokens, cost_usd,"
-                " latency_ms, error_code, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    at,
-                    tenant.tenant_id,
-                    tenant.key_id,
-                    model_id,
-                    operation,
-                    usage.input_tokens,
-                    usage.output_tokens,
-                    usage.cache_read_input_tokens,
-                    usage.cache_write_input_tokens,
-                    cost,
-                    latency_ms,
-                    error_code,
-                    request_id,
-                ),
-            )
-
-    def summarize(self, *, tenant_id: str | None = None, since: datetime | None = None) -> list[UsageSummary]:
-        sql = (
-            "SELECT tenant_id, model_id, COUNT(*), SUM(error_code IS NOT NULL), SUM(input_tokens),"
-            " SUM(output_tokens), SUM(cache_read_input_tokens), SUM(cache_write_input_tokens),"
-            " SUM(cost_usd), AVG(latency_ms) FROM usage WHERE 1 = 1"
-        )
-        args: list[Any] = []
-        if tenant_id is not None:
-            sql += " AND tenant_id = ?"
-            args.append(tenant_id)
-        if since is not None:
-            sql += " AND at >= ?"
-            args.append(since.timestamp())
-        sql += " GROUP BY tenant_id, model_id ORDER BY tenant_id, model_id"
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
-        return [
-            UsageSummary(t, m, n, e, i, o, cr, cw, round(c, 8), round(lat, 1))
-            for t, m, n, e, i, o, cr, cw, c, lat in rows
-        ]
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
 class InvocationLog:
     """Bedrock-style model-invocation log: one JSON object per line.
 
-    Metadata always; with ``include_bodies`` also ``input.inputBodyJson`` (messages, system,
-    inference settings) and ``output.outputBodyJson`` (the answer's content blocks and stop
-    reason), as Bedrock's text-data delivery does. Bodies can hold personal data: opt-in.
+    Metadata always (with the call's ``outcome``); with ``include_bodies`` also
+    ``input.inputBodyJson`` (messages, system, inference settings) and ``output.outputBodyJson``
+    (the answer's content blocks and stop reason), as Bedrock's text-data delivery does. Bodies
+    can hold personal data: opt-in.
     """
 
     def __init__(self, path: Path, *, account_id: str, region: str, include_bodies: bool = False):
@@ -162,39 +53,28 @@ class InvocationLog:
         self.include_bodies = include_bodies
         self._lock = threading.Lock()
 
-    def write(
-        self,
-        *,
-        at: float,
-        tenant: Tenant,
-        model_id: str,
-        operation: str,
-        usage: Usage,
-        latency_ms: int,
-        error_code: str | None,
-        request_id: str | None,
-        bodies: InvocationBodies | None = None,
-    ) -> None:
-        entry = {
+    def write(self, record: UsageRecord, bodies: InvocationBodies | None = None) -> None:
+        entry: dict[str, Any] = {
             "schemaType": "ModelInvocationLog",
             "schemaVersion": "1.0",
-            "timestamp": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+            "timestamp": datetime.fromtimestamp(record.at, UTC).isoformat(timespec="milliseconds"),
             "accountId": self.account_id,
             "region": self.region,
-            "identity": {"arn": f"arn:aws:iam::{self.account_id}:user/{tenant.tenant_id}"},
-            "tenantId": tenant.tenant_id,
-            "accessKeyId": tenant.key_id,
-            "requestId": request_id,
-            "operation": operation,
-            "modelId": model_id,
+            "identity": {"arn": f"arn:aws:iam::{self.account_id}:user/{record.tenant_id}"},
+            "tenantId": record.tenant_id,
+            "accessKeyId": record.key_id,
+            "requestId": record.request_id,
+            "operation": record.operation,
+            "modelId": record.model_id,
             "input": {
-                "inputTokenCount": usage.input_tokens,
-                "cacheReadInputTokenCount": usage.cache_read_input_tokens,
-                "cacheWriteInputTokenCount": usage.cache_write_input_tokens,
+                "inputTokenCount": record.input_tokens,
+                "cacheReadInputTokenCount": record.cache_read_input_tokens,
+                "cacheWriteInputTokenCount": record.cache_write_input_tokens,
             },
-            "output": {"outputTokenCount": usage.output_tokens},
-            "latencyMs": latency_ms,
-            "errorCode": error_code,
+            "output": {"outputTokenCount": record.output_tokens},
+            "latencyMs": record.latency_ms,
+            "outcome": record.outcome,
+            "errorCode": record.error_code,
         }
         if self.include_bodies and bodies is not None:
             entry["input"]["inputBodyJson"] = _input_body(bodies)
@@ -221,17 +101,19 @@ def _input_body(bodies: InvocationBodies) -> dict[str, Any]:
 
 
 class UsageMeter:
-    """Implements ``model_layer.service.Meter``: usage record + metrics + invocation log."""
+    """Implements ``model_layer.service.Meter``: usage record + budgets + metrics + invocation log."""
 
     def __init__(
         self,
-        store: UsageStore,
+        writer: UsageWriter,
         metrics: GatewayMetrics | None = None,
         invocation_log: InvocationLog | None = None,
+        budgets: BudgetGuard | None = None,
     ):
-        self.store = store
+        self.writer = writer
         self.metrics = metrics
         self.invocation_log = invocation_log
+        self.budgets = budgets
         # Tells ModelService to keep a call's events for the log (only when bodies are logged).
         self.wants_bodies = bool(invocation_log and invocation_log.include_bodies)
 
@@ -249,27 +131,33 @@ class UsageMeter:
         bodies: InvocationBodies | None = None,
     ) -> None:
         at, cost = time.time(), cost_usd(model, usage)
-        common = {"tenant": tenant, "model_id": model.model_id, "operation": operation, "usage": usage}
+        record = UsageRecord(
+            at=at,
+            tenant_id=tenant.tenant_id,
+            key_id=tenant.key_id,
+            model_id=model.model_id,
+            operation=operation,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            cache_write_input_tokens=usage.cache_write_input_tokens,
+            cost_usd=cost,
+            latency_ms=latency_ms,
+            outcome=outcome,
+            error_code=error_code,
+            request_id=request_id,
+        )
         try:
-            self.store.add(
-                at=at,
-                cost=cost,
-                latency_ms=latency_ms,
-                error_code=error_code,
-                request_id=request_id,
-                **common,
-            )
-            if self.invocation_log is not None:
-                self.invocation_log.write(
-                    at=at,
-                    latency_ms=latency_ms,
-                    error_code=error_code,
-                    request_id=request_id,
-                    bodies=bodies,
-                    **common,
-                )
-        except (OSError, sqlite3.Error):
+            await self.writer.write(record)
+        except Exception:
             log.exception("could not record usage for request %s", request_id)
+        if self.budgets is not None and cost:
+            self.budgets.add(tenant.tenant_id, cost, at)
+        if self.invocation_log is not None:
+            try:
+                await asyncio.to_thread(self.invocation_log.write, record, bodies)
+            except OSError:
+                log.exception("could not write the invocation log for request %s", request_id)
         if self.metrics is not None:
             self.metrics.observe_call(
                 tenant=tenant.tenant_id,
@@ -280,3 +168,6 @@ class UsageMeter:
                 cost_usd=cost,
                 error_code=error_code,
             )
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.writer.close)

@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_layer.app import create_app
-from model_layer.auth import build_authenticator
-from model_layer.auth.keystore import IssuedKeys, KeyStore
+from model_layer.app import Gateway as Parts
+from model_layer.app import assemble, create_app
+from model_layer.auth.keystore import IssuedKeys
 from model_layer.config import parse_config
 from model_layer.providers.registry import ModelRouter
-from model_layer.service import ModelService
 from model_layer.settings import GatewaySettings
-from model_layer.tenancy import build_limiter, build_meter
 
 CHAT_MODEL = "fake.echo-v1:0"
 EMBED_MODEL = "amazon.fake-embed-v1:0"  # `amazon.`: langchain's BedrockEmbeddings sends Titan bodies
@@ -49,21 +47,23 @@ class Gateway:
     keys: IssuedKeys
     settings: GatewaySettings
     router: ModelRouter
+    parts: Parts
 
     def issue_keys(self, tenant_id: str, **limits: Any) -> IssuedKeys:
-        store = KeyStore.open(self.settings)
-        try:
-            return store.create_keys(tenant_id, **limits)
-        finally:
-            store.close()
+        return self.parts.keystore.create_keys(tenant_id, **limits)
+
+    @property
+    def usage(self):
+        """The usage records (``summarize``, ``records``) in this gateway's state."""
+        return self.parts.keystore.state.usage
 
 
 def build_gateway(home: Path, config: dict[str, Any] | None = None, **limits: Any) -> Gateway:
     """The gateway app over ``config`` (default :func:`fake_models`) with keys for tenant ``acme``."""
     settings = GatewaySettings(home=home)
     router = ModelRouter(parse_config(config or fake_models()))
-    service = ModelService(router, build_limiter(settings), build_meter(settings))
-    app = create_app(settings, service=service, authenticator=build_authenticator(settings))
-    gateway = Gateway(app, None, settings, router)  # type: ignore[arg-type]
+    parts = assemble(settings, router=router)
+    app = create_app(settings, gateway=parts)
+    gateway = Gateway(app, None, settings, router, parts)  # type: ignore[arg-type]
     gateway.keys = gateway.issue_keys("acme", **limits)
     return gateway

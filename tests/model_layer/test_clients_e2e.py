@@ -7,7 +7,6 @@ for openai), talks to a loopback socket, and its calls land in the same tenant's
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import boto3
 import openai
@@ -17,7 +16,6 @@ from langchain_core.tools import tool
 
 from model_layer.providers.fake import hashed_vector
 from model_layer.sdk.langchain import chat_model, embeddings_model
-from model_layer.tenancy.metering import DB_FILE_NAME
 from tests.model_layer.gateway_harness import CHAT_MODEL, EMBED_DIMS, EMBED_MODEL, build_gateway
 
 
@@ -118,8 +116,6 @@ def test_all_clients_meter_into_one_tenant(gateway):
         modelId=CHAT_MODEL, messages=[{"role": "user", "content": [{"text": "boto"}]}]
     )
     chat_model(base_url, CHAT_MODEL, **_creds(gw)).invoke("langchain")
-    with sqlite3.connect(gw.settings.state_dir() / DB_FILE_NAME) as db:
-        rows = db.execute("SELECT DISTINCT tenant_id, operation FROM usage WHERE model_id = ?", (CHAT_MODEL,))
-        seen = set(rows.fetchall())
+    seen = {(r.tenant_id, r.operation) for r in gw.usage.records() if r.model_id == CHAT_MODEL}
     assert {tenant for tenant, _ in seen} == {"acme"}
     assert {"ChatCompletions", "Converse"} <= {op for _, op in seen}

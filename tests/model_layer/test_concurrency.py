@@ -20,7 +20,6 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from model_layer.tenancy.metering import DB_FILE_NAME, UsageStore
 from tests.model_layer.gateway_harness import CHAT_MODEL, build_gateway, fake_models
 from tests.model_layer.live import serve_app
 
@@ -129,11 +128,7 @@ def test_a_stalled_reader_does_not_stall_other_clients(tmp_path):
                     assert reply.json()["choices"][0]["message"]["content"] == f"You said: ping {i}"
             # Metering records a call when its stream ends: the stalled stream is still open
             # (blocked on its own socket) while the other ten were served and recorded.
-            store = UsageStore(gateway.settings.state_dir() / DB_FILE_NAME)
-            try:
-                assert sum(row.requests for row in store.summarize()) == 10
-            finally:
-                store.close()
+            assert sum(row.requests for row in gateway.usage.summarize()) == 10
             assert stalled.recv(12) == b"HTTP/1.1 200"  # it is a real, successful stream
         finally:
             stalled.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -11,9 +10,15 @@ import pytest
 
 from model_layer.auth.keystore import KeyStore
 from model_layer.settings import GatewaySettings
-from model_layer.tenancy.metering import UsageStore
-from model_layer.types import Tenant, Usage
-from strata.home import HomeError, connect_state_db, ensure_dir, strata_home, writable_home
+from model_layer.state import (
+    StateReadOnlyError,
+    StateUnavailableError,
+    UsageRecord,
+    UsageStore,
+    open_database,
+)
+from model_layer.state.database import sqlite_url
+from strata.home import HomeError, ensure_dir, strata_home, writable_home
 
 
 def mode(path: Path) -> int:
@@ -21,8 +26,7 @@ def mode(path: Path) -> int:
 
 
 def add_usage(store: UsageStore) -> None:
-    store.add(at=1.0e9, tenant=Tenant("acme", "AKIAX"), model_id="m", operation="Converse",
-              usage=Usage(3, 4), cost=0.0, latency_ms=5, error_code=None, request_id="r")  # fmt: skip
+    store.add(UsageRecord(1.0e9, "acme", "AKIAX", "m", "Converse", 3, 4, 0, 0, 0.0, 5, "complete"))
 
 
 def test_a_new_home_is_0700(tmp_path, monkeypatch):
@@ -31,28 +35,18 @@ def test_a_new_home_is_0700(tmp_path, monkeypatch):
     assert home == tmp_path / "a" / "home" and mode(home) == 0o700
 
 
-def test_usage_db_and_its_wal_and_shm_are_0600(tmp_path):
+def test_the_state_db_and_its_wal_and_shm_are_0600(tmp_path):
     previous = os.umask(0o022)  # the usual umask, under which SQLite alone creates 0644 files
-    store = UsageStore(tmp_path / "usage.db")
-    try:
-        add_usage(store)
-        files = sorted(p.name for p in tmp_path.iterdir())
-        assert files == ["usage.db", "usage.db-shm", "usage.db-wal"]  # WAL open: all three exist
-        assert {name: mode(tmp_path / name) for name in files} == dict.fromkeys(files, 0o600)
-    finally:
-        store.close()
-        os.umask(previous)
-
-
-def test_keys_db_and_its_wal_and_shm_are_0600(tmp_path):
     store = KeyStore.open(GatewaySettings(home=tmp_path))
     try:
         store.create_keys("acme")
-        dbs = [p for p in tmp_path.iterdir() if p.name.startswith("keys.db")]
-        assert len(dbs) == 3
-        assert {p.name: mode(p) for p in dbs} == {p.name: 0o600 for p in dbs}
+        add_usage(store.state.usage)
+        dbs = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("strata.db"))
+        assert dbs == ["strata.db", "strata.db-shm", "strata.db-wal", "strata.db.migrate-lock"]
+        assert {name: mode(tmp_path / name) for name in dbs} == dict.fromkeys(dbs, 0o600)
     finally:
         store.close()
+        os.umask(previous)
 
 
 def _loose_home(tmp_path: Path) -> Path:
@@ -102,11 +96,11 @@ def test_a_populated_home_is_read_without_chmod(tmp_path, capsys, monkeypatch):
     store.create_keys("acme")
     store.close()
     home.chmod(0o755)
-    (home / "keys.db").chmod(0o640)
+    (home / "strata.db").chmod(0o640)
     monkeypatch.setenv("STRATA_HOME", str(home))
     assert main(["keys", "list", "--json"]) == 0
     assert '"tenant_id": "acme"' in capsys.readouterr().out
-    assert (mode(home), mode(home / "keys.db")) == (0o755, 0o640)
+    assert (mode(home), mode(home / "strata.db")) == (0o755, 0o640)
 
 
 def test_a_home_under_a_file_is_one_clear_error(tmp_path):
@@ -118,20 +112,20 @@ def test_a_home_under_a_file_is_one_clear_error(tmp_path):
 
 
 def test_a_read_only_database_is_opened_read_only(tmp_path, monkeypatch):
-    """Where the process cannot write, a database opens read-only and a missing one is an error."""
-    path = tmp_path / "usage.db"
-    store = UsageStore(path)
-    add_usage(store)
-    store.close()  # a clean close removes -wal and -shm, the case mode=ro alone cannot open
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.db"]
+    """Where the process cannot write, the state opens read-only and a missing one is an error."""
+    path = tmp_path / "strata.db"
+    db = open_database(sqlite_url(path))
+    add_usage(UsageStore(db))
+    db.dispose()  # a clean close removes -wal and -shm, the case mode=ro alone cannot open
+    assert "strata.db-wal" not in {p.name for p in tmp_path.iterdir()}
     # Root ignores mode bits, so this unit test says "not writable" directly; test_home_cli.py
     # uses a real read-only mount.
-    monkeypatch.setattr("strata.home._writable", lambda directory: False)
-    conn = connect_state_db(path)
-    assert conn.execute("SELECT count(*) FROM usage").fetchone() == (1,)
-    with pytest.raises(sqlite3.OperationalError):
-        conn.execute("DELETE FROM usage")
-    conn.close()
-    with pytest.raises(HomeError, match="not writable"):
-        connect_state_db(tmp_path / "absent.db")
+    monkeypatch.setattr("model_layer.state.database.is_writable", lambda directory: False)
+    ro = open_database(sqlite_url(path))
+    assert ro.read_only and len(UsageStore(ro).records()) == 1
+    with pytest.raises(StateReadOnlyError):
+        add_usage(UsageStore(ro))
+    ro.dispose()
+    with pytest.raises(StateUnavailableError, match="not writable"):
+        open_database(sqlite_url(tmp_path / "absent.db"))
     assert not (tmp_path / "absent.db").exists()

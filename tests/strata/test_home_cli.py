@@ -22,9 +22,7 @@ import pytest
 
 from model_layer.auth.keystore import KeyStore
 from model_layer.settings import GatewaySettings
-from model_layer.tenancy.metering import DB_FILE_NAME as USAGE_DB
-from model_layer.tenancy.metering import UsageStore
-from model_layer.types import Tenant, Usage
+from model_layer.state import UsageRecord
 from tests.strata.test_console_script import assert_one_line_error
 
 STRATA = str(Path(sys.executable).with_name("strata"))
@@ -57,11 +55,9 @@ def _populate(home: Path) -> str:
     """A home as a gateway leaves it: a key set and one usage record, databases cleanly closed."""
     store = KeyStore.open(GatewaySettings(home=home))
     key_id = store.create_keys("acme").access_key_id
+    record = UsageRecord(1.0e9, "acme", key_id, "m.x-v1:0", "Converse", 3, 4, 0, 0, 0.0, 5, "complete")
+    store.state.usage.add(record)
     store.close()
-    usage = UsageStore(home / USAGE_DB)
-    usage.add(at=1.0e9, tenant=Tenant("acme", key_id), model_id="m.x-v1:0", operation="Converse",
-              usage=Usage(3, 4), cost=0.0, latency_ms=5, error_code=None, request_id="r")  # fmt: skip
-    usage.close()
     return key_id
 
 

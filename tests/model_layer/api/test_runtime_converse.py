@@ -20,12 +20,10 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import EventStreamError
 
-from model_layer.app import create_app
-from model_layer.auth import build_authenticator
+from model_layer.app import assemble, create_app
 from model_layer.config import parse_config
 from model_layer.providers.fake import FakeProvider
 from model_layer.providers.registry import ModelRouter
-from model_layer.service import ModelService
 from model_layer.settings import GatewaySettings
 from tests.model_layer.gateway_harness import Gateway, build_gateway
 
@@ -312,8 +310,9 @@ def _slow_gateway(tmp_path) -> tuple[Gateway, ProbeProvider]:
     probe.closed = threading.Event()
     settings = GatewaySettings(home=tmp_path / "gw")
     router = ModelRouter(config, providers={"slow": probe})
-    app = create_app(settings, service=ModelService(router), authenticator=build_authenticator(settings))
-    gw = Gateway(app, None, settings, router)  # type: ignore[arg-type]
+    parts = assemble(settings, router=router)
+    app = create_app(settings, gateway=parts)
+    gw = Gateway(app, None, settings, router, parts)  # type: ignore[arg-type]
     gw.keys = gw.issue_keys("acme")
     return gw, probe
 

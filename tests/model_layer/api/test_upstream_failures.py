@@ -77,7 +77,7 @@ def gateway(tmp_path_factory):
 
 
 def _errors(gw, model_id: str) -> tuple[int, int]:
-    rows = [r for r in gw.app.state.service.meter.store.summarize() if r.model_id == model_id]
+    rows = [r for r in gw.usage.summarize() if r.model_id == model_id]
     return sum(r.requests for r in rows), sum(r.errors for r in rows)
 
 

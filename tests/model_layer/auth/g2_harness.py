@@ -15,17 +15,15 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from model_layer.app import create_app
-from model_layer.auth import Authenticator
+from model_layer.app import Gateway, assemble, create_app
+from model_layer.auth import Authenticator, Credentials
 from model_layer.auth.keystore import IssuedKeys, KeyStore
 from model_layer.config import parse_config
 from model_layer.providers.registry import ModelRouter
-from model_layer.service import ModelService
 from model_layer.settings import GatewaySettings
-from model_layer.tenancy import default_limits, limits_from_keystore
+from model_layer.state import UsageStore
 from model_layer.tenancy.buckets import BucketStore, InProcessBuckets
 from model_layer.tenancy.limiter import RateLimiter
-from model_layer.tenancy.metering import DB_FILE_NAME, InvocationLog, UsageMeter, UsageStore
 from model_layer.tenancy.metrics import GatewayMetrics
 
 CHAT_MODEL = "fake.echo-v1:0"
@@ -57,6 +55,7 @@ class G2Gateway:
     metrics: GatewayMetrics
     usage: UsageStore
     limiter: RateLimiter
+    gateway: Gateway
 
     def issue(self, tenant_id: str, **limits: Any) -> IssuedKeys:
         return self.keystore.create_keys(tenant_id, **limits)
@@ -76,36 +75,20 @@ def build_gateway(
 ) -> G2Gateway:
     settings_obj = GatewaySettings(home=home, invocation_log=invocation_log, **settings)
     metrics = GatewayMetrics(CollectorRegistry())
-    keystore = KeyStore.open(settings_obj)
-    limiter = RateLimiter(
-        buckets or InProcessBuckets(),
-        default_limits(settings_obj),
-        metrics=metrics,
-        policies=limits_from_keystore(keystore),
-    )
-    usage = UsageStore(settings_obj.state_dir() / DB_FILE_NAME)
-    log = (
-        InvocationLog(
-            invocation_log,
-            account_id="000000000000",
-            region="us-east-1",
-            include_bodies=settings_obj.invocation_log_bodies,
-        )
-        if invocation_log
-        else None
-    )
-    service = ModelService(
-        ModelRouter(parse_config(fake_config(**(provider or {})))), limiter, UsageMeter(usage, metrics, log)
-    )
-    authenticator = Authenticator(
-        keystore,
+    router = ModelRouter(parse_config(fake_config(**(provider or {}))))
+    gateway = assemble(settings_obj, router=router, buckets=buckets or InProcessBuckets(), metrics=metrics)
+    gateway.authenticator = Authenticator(
+        Credentials(gateway.keystore, gateway.watcher),
         max_clock_skew_s=settings_obj.max_clock_skew_s,
         clock=signature_clock,
         on_failure=metrics.auth_failure,
     )
-    app = create_app(settings_obj, service=service, authenticator=authenticator)
+    app = create_app(settings_obj, gateway=gateway)
     app.state.metrics_registry = metrics.registry
-    return G2Gateway(app, settings_obj, keystore, metrics, usage, limiter)
+    limiter = gateway.service.limiter
+    return G2Gateway(
+        app, settings_obj, gateway.keystore, metrics, gateway.keystore.state.usage, limiter, gateway
+    )
 
 
 def user(text: str) -> list[dict[str, Any]]:

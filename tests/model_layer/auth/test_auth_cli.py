@@ -89,6 +89,7 @@ def test_create_tightens_an_open_home_and_list_creates_nothing(tmp_path, monkeyp
     run_json(capsys, "keys", "create", "--tenant", "acme", "--json")
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in home.iterdir()} == {
-        "keys.db": 0o600,
+        "strata.db": 0o600,
+        "strata.db.migrate-lock": 0o600,
         "keystore.key": 0o600,
     }

@@ -7,9 +7,10 @@ import stat
 
 import pytest
 
-from model_layer.auth.keystore import DB_FILE_NAME, KeyStore
+from model_layer.auth.keystore import KeyStore
 from model_layer.auth.sealing import KEY_FILE_NAME, Sealer
 from model_layer.settings import GatewaySettings
+from model_layer.state import DB_FILE_NAME
 from strata.errors import ConfigurationError, NotFoundError, StrataError
 
 

@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
 
+from model_layer.auth.keystore import policy_of
 from model_layer.tenancy.buckets import InProcessBuckets
 from model_layer.types import Tenant
 from tests.model_layer.auth.g2_harness import CHAT_MODEL, build_gateway, user
@@ -91,9 +92,11 @@ def test_throttling_is_retried_by_botocore_then_surfaces(gateway, live_server, b
 def test_a_retry_after_the_refill_succeeds(gateway, live_server, backoff):
     keys = gateway.issue("acme", requests_per_minute=12)  # one request every 5 s
 
+    tenant = Tenant("acme", keys.access_key_id, policy_of(gateway.keystore.get_tenant("acme")))
+
     async def drain():
         for _ in range(12):
-            await gateway.limiter.admit(Tenant("acme", keys.access_key_id), CHAT_MODEL, 0)
+            await gateway.limiter.admit(tenant, CHAT_MODEL, 0)
 
     asyncio.run(drain())
     with live_server(gateway.app) as url:

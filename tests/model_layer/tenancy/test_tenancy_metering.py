@@ -12,8 +12,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from model_layer.tenancy.metering import UsageStore, cost_usd
-from model_layer.types import ModelInfo, Tenant, Usage
+from model_layer.state import UsageRecord, UsageStore, open_database, sqlite_url
+from model_layer.tenancy.metering import cost_usd
+from model_layer.types import ModelInfo, Usage
 from strata.cli import main
 from tests.model_layer.auth.g2_harness import CHAT_MODEL, PRICED_MODEL, build_gateway, user
 
@@ -36,14 +37,16 @@ def test_cost_uses_list_prices_per_1k():
 
 
 def test_summaries_group_by_tenant_and_model_and_filter(tmp_path):
-    store = UsageStore(tmp_path / "usage.db")
+    db = open_database(sqlite_url(tmp_path / "strata.db"))
+    store = UsageStore(db)
     now = datetime.now(UTC).timestamp()
-    common = {"operation": "Converse", "cost": 0.5, "error_code": None, "request_id": None}
-    store.add(
-        at=now - 7200, tenant=Tenant("a", "K1"), model_id="m1", usage=Usage(10, 1), latency_ms=100, **common
-    )
-    store.add(at=now, tenant=Tenant("a", "K1"), model_id="m1", usage=Usage(20, 2), latency_ms=300, **common)
-    store.add(at=now, tenant=Tenant("b", "K2"), model_id="m2", usage=Usage(5, 5), latency_ms=50, **common)
+
+    def record(at: float, tenant: str, model: str, tokens: tuple[int, int], latency: int) -> UsageRecord:
+        return UsageRecord(at, tenant, "K", model, "Converse", *tokens, 0, 0, 0.5, latency, "complete")
+
+    store.add(record(now - 7200, "a", "m1", (10, 1), 100))
+    store.add(record(now, "a", "m1", (20, 2), 300))
+    store.add(record(now, "b", "m2", (5, 5), 50))
     rows = {(r.tenant_id, r.model_id): r for r in store.summarize()}
     assert (rows["a", "m1"].requests, rows["a", "m1"].input_tokens, rows["a", "m1"].output_tokens) == (
         2,
@@ -53,7 +56,7 @@ def test_summaries_group_by_tenant_and_model_and_filter(tmp_path):
     assert rows["a", "m1"].cost_usd == pytest.approx(1.0) and rows["a", "m1"].avg_latency_ms == 200
     recent = store.summarize(tenant_id="a", since=datetime.now(UTC) - timedelta(hours=1))
     assert [(r.requests, r.input_tokens) for r in recent] == [(1, 20)]
-    store.close()
+    db.dispose()
 
 
 def test_real_calls_are_metered_logged_and_counted(tmp_path, live_server):

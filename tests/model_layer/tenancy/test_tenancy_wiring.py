@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 from model_layer.app import create_app
 from model_layer.auth.keystore import KeyStore
 from model_layer.settings import GatewaySettings
+from model_layer.state import open_state
 from model_layer.tenancy import build_limiter
-from model_layer.tenancy.metering import DB_FILE_NAME, UsageStore
 from model_layer.tenancy.redis_buckets import RedisBuckets
 from tests.model_layer.tenancy.redis_server import running_redis
 
@@ -77,7 +77,9 @@ def test_two_replicas_share_keys_limits_and_usage(tmp_path, redis_url, live_serv
 
     assert info.value.response["Error"]["Code"] == "ThrottlingException"
     assert "2 requests/min" in info.value.response["Error"]["Message"]
-    (row,) = UsageStore(home / DB_FILE_NAME).summarize(tenant_id="wired-tenant")
+    state = open_state(settings)
+    (row,) = state.usage.summarize(tenant_id="wired-tenant")
+    state.close()
     assert row.requests == 2
     assert [json.loads(line)["tenantId"] for line in log.read_text().splitlines()] == ["wired-tenant"] * 2
     assert (
