@@ -60,6 +60,9 @@ class GatewaySettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     # /docs, /redoc and /openapi.json (a map of every route): off unless STRATA_DOCS=true.
     docs: bool = False
+    # The admin API (/strata/v1/admin/...: tenants, keys, everyone's usage) answers only
+    # `Authorization: Bearer <admin_token>`; unset, it is off. Keep it in a secrets manager.
+    admin_token: SecretStr | None = None
 
     @field_validator("accepted_regions", mode="before")
     @classmethod
@@ -71,7 +74,7 @@ class GatewaySettings(BaseSettings):
             return json.loads(text)
         return [region.strip() for region in text.split(",") if region.strip()]
 
-    @field_validator("metrics_token")
+    @field_validator("metrics_token", "admin_token")
     @classmethod
     def _blank_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         # STRATA_METRICS_TOKEN= (empty) must not turn "Authorization: Bearer" into a valid token.
