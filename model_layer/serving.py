@@ -28,6 +28,11 @@ def uvicorn_config(app: Any, settings: GatewaySettings, **overrides: Any) -> uvi
         "log_level": "warning",
         "lifespan": "on",
         "http": header_timeout_protocol(settings.header_timeout_s),
+        # X-Forwarded-For/-Proto are honoured only from the proxies named (e.g. the load balancer);
+        # with none, uvicorn's proxy-headers middleware is left out of every request's path.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
+        "server_header": False,  # no "server: uvicorn" on every response
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)

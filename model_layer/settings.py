@@ -39,6 +39,9 @@ class GatewaySettings(BaseSettings):
     # the largest body any bedrock-runtime operation takes (InvokeModel's `body` blob, max 25000000
     # in botocore's service model); Anthropic's Bedrock docs give 20 MB per request.
     max_request_body_bytes: int = Field(25_000_000, ge=1)
+    # Proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated IPs or "*"), e.g. a
+    # load balancer's subnet; None: such headers are ignored.
+    forwarded_allow_ips: str | None = None
     # Close a connection whose request headers are not complete this long after their first byte
     # (uvicorn has no such timeout: a client trickling headers would hold a connection forever).
     header_timeout_s: float = Field(10.0, gt=0)

@@ -51,6 +51,10 @@ class ChatRequest:
     timeout_s: float | None = None
     tenant_id: str | None = None
     request_id: str | None = None
+    # False when the client waits for the whole answer (Converse, InvokeModel, non-stream /v1):
+    # a provider may then make one plain upstream call instead of a streamed one, and still
+    # yield the same events (the service collects them either way).
+    stream: bool = True
     # What the provider has consumed so far, updated while it streams where it can tell (the
     # local engine reports prompt and generated tokens per chunk): the metering of a call that
     # ends early (disconnect, timeout, error) uses it. Zero = unknown; the service estimates.

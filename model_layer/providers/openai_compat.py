@@ -167,9 +167,10 @@ class OpenAICompatProvider:
             "model": request.model_id,
             "messages": to_openai_messages(request, caps),
             **inference_params(request),
-            "stream": True,
-            "stream_options": {"include_usage": True},
+            "stream": request.stream,
         }
+        if request.stream:
+            body["stream_options"] = {"include_usage": True}
         if self.config.native_tools:
             body.update(openai_tools(request.tools, request.tool_choice))
         if request.json_schema is not None:
@@ -182,22 +183,48 @@ class OpenAICompatProvider:
         # as "stop" like end-of-sequence unless it names the sequence (vLLM's stop_reason).
         translator = StreamTranslator()
         try:
-            async with self._client.stream(
-                "POST", "chat/completions", json=self.chat_body(request)
-            ) as response:
-                if response.status_code >= 400:
-                    body = (await response.aread()).decode("utf-8", "replace")
-                    raise upstream_error(response.status_code, body, response.headers, request.request_id)
+            if request.stream:
+                async for event in self._streamed(request, translator):
+                    yield event
+            else:
+                # The client waits for the whole answer anyway: one plain call, parsed once, is
+                # cheaper for both sides than a stream collected here.
+                completion = await self._completion(request)
                 yield MessageStart()
-                async for chunk in sse_events(response):
-                    for event in translator.feed(chunk):
-                        yield event
+                for event in translator.feed(completion):
+                    yield event
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.config.base_url, request.request_id) from None
         for event in translator.finish():
             yield event
         usage = usage_from_openai(translator.usage, caching_prefix(request))
         yield Metadata(usage=usage, latency_ms=elapsed_ms(started))
+
+    async def _streamed(
+        self, request: ChatRequest, translator: StreamTranslator
+    ) -> AsyncIterator[StreamEvent]:
+        async with self._client.stream("POST", "chat/completions", json=self.chat_body(request)) as response:
+            if response.status_code >= 400:
+                body = (await response.aread()).decode("utf-8", "replace")
+                raise upstream_error(response.status_code, body, response.headers, request.request_id)
+            yield MessageStart()
+            async for chunk in sse_events(response):
+                for event in translator.feed(chunk):
+                    yield event
+
+    async def _completion(self, request: ChatRequest) -> dict[str, Any]:
+        response = await self._client.post("chat/completions", json=self.chat_body(request))
+        if response.status_code >= 400:
+            raise upstream_error(response.status_code, response.text, response.headers, request.request_id)
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            log_upstream("upstream model sent a body that is not JSON", response.text[:200])
+            raise ModelErrorException("The upstream model sent a malformed response.") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+            log_upstream("upstream model sent an unexpected body", response.text[:200])
+            raise ModelErrorException("The upstream model sent a malformed response.")
+        return payload
 
     async def embed(self, model_id: str, texts: list[str]) -> EmbeddingResult:
         try:

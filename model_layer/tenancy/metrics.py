@@ -8,6 +8,9 @@ ids, both bounded sets chosen by the operator, so the series count stays bounded
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from model_layer.types import Usage
@@ -16,9 +19,22 @@ from model_layer.types import Usage
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
+_TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
+
+
+@dataclass(frozen=True)
+class _Series:
+    requests: Any
+    latency: Any
+    tokens: tuple[Any, ...]  # in _TOKEN_KINDS order
+    engine_cached: Any
+    cost: Any
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY):
         self.registry = registry
+        self._cache: dict[tuple[str, str, str], _Series] = {}
         labels = ("tenant", "model", "operation")
         self.requests = Counter("strata_model_requests", "Model invocations.", labels, registry=registry)
         self.errors = Counter(
@@ -74,23 +90,42 @@ class GatewayMetrics:
         cost_usd: float,
         error_code: str | None,
     ) -> None:
-        labels = {"tenant": tenant, "model": model, "operation": operation}
-        self.requests.labels(**labels).inc()
-        self.latency.labels(**labels).observe(latency_s)
+        series = self._series(tenant, model, operation)
+        series.requests.inc()
+        series.latency.observe(latency_s)
         if error_code:
-            self.errors.labels(**labels, code=error_code).inc()
-        for kind, count in (
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-            ("cache_read", usage.cache_read_input_tokens),
-            ("cache_write", usage.cache_write_input_tokens),
+            self.errors.labels(tenant, model, operation, error_code).inc()
+        for child, count in zip(
+            series.tokens,
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_input_tokens,
+                usage.cache_write_input_tokens,
+            ),
+            strict=True,
         ):
             if count:
-                self.tokens.labels(**labels, type=kind).inc(count)
+                child.inc(count)
         if usage.engine_cached_tokens:
-            self.engine_cached.labels(**labels).inc(usage.engine_cached_tokens)
+            series.engine_cached.inc(usage.engine_cached_tokens)
         if cost_usd:
-            self.cost.labels(**labels).inc(cost_usd)
+            series.cost.inc(cost_usd)
+
+    def _series(self, tenant: str, model: str, operation: str) -> _Series:
+        """The label children of one (tenant, model, operation), looked up once (``labels()`` is slow)."""
+        key = (tenant, model, operation)
+        series = self._cache.get(key)
+        if series is None:
+            series = _Series(
+                self.requests.labels(*key),
+                self.latency.labels(*key),
+                tuple(self.tokens.labels(*key, kind) for kind in _TOKEN_KINDS),
+                self.engine_cached.labels(*key),
+                self.cost.labels(*key),
+            )
+            self._cache[key] = series
+        return series
 
     def throttle(self, tenant: str, limit: str) -> None:
         self.throttled.labels(tenant=tenant, limit=limit).inc()

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import EventStreamError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from tests.model_layer.gateway_harness import build_gateway
@@ -29,8 +29,16 @@ TOOLS = {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"typ
 HELLO = [{"role": "user", "content": [{"text": "find a tent"}]}]
 
 
-async def chat_completions(request: Request) -> StreamingResponse:
-    await request.body()
+async def chat_completions(request: Request) -> StreamingResponse | JSONResponse:
+    if not json.loads(await request.body()).get("stream"):  # as OpenAI: a plain body unless asked
+        call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": tent'}}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return JSONResponse(
+            {
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 9, "completion_tokens": 4},
+            }
+        )
     call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}
     chunks = [
         {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}}]},

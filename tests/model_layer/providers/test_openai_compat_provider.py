@@ -36,6 +36,34 @@ def _sse(chunks):
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
+def _completion(chunks):
+    """What an OpenAI server answers for ``stream: false``: the chunks as one chat.completion."""
+    message: dict = {"role": "assistant", "content": None}
+    finish, usage = None, None
+    for chunk in chunks:
+        usage = chunk.get("usage") or usage
+        for choice in chunk["choices"]:
+            delta = choice["delta"]
+            if delta.get("content"):
+                message["content"] = (message["content"] or "") + delta["content"]
+            for call in delta.get("tool_calls") or []:
+                calls = message.setdefault("tool_calls", [])
+                if call.get("id"):
+                    calls.append({"id": call["id"], "type": "function", "function": dict(call["function"])})
+                else:
+                    calls[call["index"]]["function"]["arguments"] += call["function"]["arguments"]
+            finish = choice.get("finish_reason") or finish
+    body = {
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+    }
+    return JSONResponse({**body, "usage": usage})
+
+
+def _answer(body, chunks):
+    return _sse(chunks) if body.get("stream") else _completion(chunks)
+
+
 async def completions(request: Request):
     body = await request.json()
     request.app.state.bodies.append({**body, "auth": request.headers.get("authorization")})
@@ -51,7 +79,8 @@ async def completions(request: Request):
             "type": "function",
             "function": {"name": body["tools"][0]["function"]["name"], "arguments": ""},
         }
-        return _sse(
+        return _answer(
+            body,
             [
                 {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}}]},
                 {
@@ -66,10 +95,11 @@ async def completions(request: Request):
                 },
                 {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
                 {"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 5}},
-            ]
+            ],
         )
     text = body["messages"][-1]["content"]
-    return _sse(
+    return _answer(
+        body,
         [
             {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "echo: "}}]},
             {"choices": [{"index": 0, "delta": {"content": text}}]},
@@ -82,7 +112,7 @@ async def completions(request: Request):
                     "prompt_tokens_details": {"cached_tokens": 3},
                 },
             },
-        ]
+        ],
     )
 
 
@@ -206,3 +236,16 @@ def test_embeddings_in_input_order(server):
     provider, _, run = server
     result = run(provider.embed("text-embedding-3-small", ["a", "bbb"]))
     assert result.vectors == [[1.0, 1.0], [3.0, 1.0]] and result.input_tokens == 5
+
+
+def test_a_non_streaming_call_is_one_plain_upstream_request(server):
+    """The client waits for the whole answer: no SSE to parse, on either side (issue 7 §6)."""
+    provider, bodies, run_ = server
+    response = run_(collect(provider.converse_stream(chat("gpt-x", "plain", stream=False))))
+    assert bodies[-1]["stream"] is False and "stream_options" not in bodies[-1]
+    assert response.text == "echo: plain" and response.stop_reason == "end_turn"
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (7, 2)
+    tools = [ToolSpec("lookup", "find", {"type": "object"})]
+    answer = run_(collect(provider.converse_stream(chat("gpt-x", "tent", tools=tools, stream=False))))
+    assert answer.stop_reason == "tool_use"
+    assert answer.content[0]["toolUse"]["input"] == {"q": "tent"}
