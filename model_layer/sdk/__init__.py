@@ -19,6 +19,8 @@ from model_layer.sdk.errors import (
     APIConnectionError,
     APITimeoutError,
     ConflictError,
+    ExpiredTokenError,
+    IncompleteSignatureError,
     InternalServerError,
     InvalidSignatureError,
     ModelError,
@@ -47,6 +49,7 @@ from model_layer.sdk.types import (
     StreamEvent,
     TokenUsage,
     ToolUse,
+    UsageReport,
 )
 
 __all__ = [
@@ -61,6 +64,8 @@ __all__ = [
     "ContentBlockStopEvent",
     "ConverseResponse",
     "Embeddings",
+    "ExpiredTokenError",
+    "IncompleteSignatureError",
     "InternalServerError",
     "InvalidSignatureError",
     "MessageStartEvent",
@@ -84,5 +89,6 @@ __all__ = [
     "ToolUse",
     "UnknownOperationError",
     "UnrecognizedClientError",
+    "UsageReport",
     "ValidationError",
 ]

@@ -11,8 +11,9 @@ import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from model_layer.sdk.errors import ModelStreamError, StrataAPIError, error_from_stream_exception
 from model_layer.sdk.types import StreamEvent, stream_event_from_wire
@@ -85,6 +86,15 @@ def model_path(model_id: str, operation: str) -> str:
     if not model_id:
         raise ConfigurationError("model_id must not be empty")
     return f"/model/{quote(model_id, safe='-._~')}/{operation}"
+
+
+def usage_path(since: datetime | None, until: datetime | None) -> str:
+    """``/strata/v1/usage`` with ISO-8601 ``since``/``until`` (naive times are taken as UTC)."""
+    query = {}
+    for name, when in (("since", since), ("until", until)):
+        if when is not None:
+            query[name] = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    return "/strata/v1/usage" + (f"?{urlencode(query)}" if query else "")
 
 
 @dataclass(frozen=True)

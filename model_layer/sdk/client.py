@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from model_layer.sdk._wire import (
     encode_json,
     model_path,
     resolve_auth,
+    usage_path,
 )
 from model_layer.sdk.errors import (
     APIConnectionError,
@@ -35,7 +37,7 @@ from model_layer.sdk.errors import (
     StrataAPIError,
     error_from_response,
 )
-from model_layer.sdk.types import ConverseResponse, Embeddings, ModelSummary, StreamEvent
+from model_layer.sdk.types import ConverseResponse, Embeddings, ModelSummary, StreamEvent, UsageReport
 
 USER_AGENT = "strata-sdk/0.1"
 Messages = str | list[dict[str, Any]]
@@ -210,6 +212,10 @@ class StrataClient(_ClientBase):
         body = self._send("GET", "/foundation-models").json()
         return [ModelSummary.from_wire(s) for s in body.get("modelSummaries", [])]
 
+    def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> UsageReport:
+        """This tenant's metered usage, spend and budgets (optionally between ``since`` and ``until``)."""
+        return UsageReport.from_wire(self._send("GET", usage_path(since, until)).json())
+
     def close(self) -> None:
         self._http.close()
 
@@ -337,6 +343,10 @@ class AsyncStrataClient(_ClientBase):
     async def list_models(self) -> list[ModelSummary]:
         body = (await self._send("GET", "/foundation-models")).json()
         return [ModelSummary.from_wire(s) for s in body.get("modelSummaries", [])]
+
+    async def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> UsageReport:
+        """This tenant's metered usage, spend and budgets (optionally between ``since`` and ``until``)."""
+        return UsageReport.from_wire((await self._send("GET", usage_path(since, until))).json())
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -66,6 +66,18 @@ class InvalidSignatureError(AccessDeniedError):
     code = "InvalidSignatureException"
 
 
+class ExpiredTokenError(AccessDeniedError):
+    """The key set has expired (``--expires-in``, or the grace period after a rotation ended)."""
+
+    code = "ExpiredTokenException"
+
+
+class IncompleteSignatureError(AccessDeniedError):
+    """Ambiguous credentials (a repeated Authorization/x-api-key, or two naming different keys)."""
+
+    code = "IncompleteSignatureException"
+
+
 class ResourceNotFoundError(StrataAPIError):
     code = "ResourceNotFoundException"
 
@@ -129,6 +141,8 @@ ERRORS_BY_CODE: dict[str, type[StrataAPIError]] = {
         AccessDeniedError,
         UnrecognizedClientError,
         InvalidSignatureError,
+        ExpiredTokenError,
+        IncompleteSignatureError,
         ResourceNotFoundError,
         UnknownOperationError,
         ThrottlingError,

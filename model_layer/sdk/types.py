@@ -186,3 +186,47 @@ class Embeddings:
     model_id: str
     vectors: list[list[float]]
     input_tokens: int
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """One model's totals in a usage report."""
+
+    model_id: str
+    requests: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """The calling tenant's metered usage (``GET /strata/v1/usage``), spend and budgets."""
+
+    tenant_id: str
+    models: list[ModelUsage]
+    spend_today_usd: float
+    spend_this_month_usd: float
+    daily_budget_usd: float | None
+    monthly_budget_usd: float | None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_wire(cls, body: dict[str, Any]) -> UsageReport:
+        models = [
+            ModelUsage(
+                m["modelId"], m["requests"], m["errors"], m["inputTokens"], m["outputTokens"], m["costUsd"]
+            )
+            for m in body.get("models", [])
+        ]
+        spend, budgets = body.get("spend") or {}, body.get("budgets") or {}
+        return cls(
+            tenant_id=body.get("tenantId", ""),
+            models=models,
+            spend_today_usd=float(spend.get("dayUsd", 0.0)),
+            spend_this_month_usd=float(spend.get("monthUsd", 0.0)),
+            daily_budget_usd=budgets.get("dailyUsd"),
+            monthly_budget_usd=budgets.get("monthlyUsd"),
+            raw=body,
+        )

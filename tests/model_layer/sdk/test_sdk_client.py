@@ -354,3 +354,42 @@ def test_async_client_in_process_over_asgi(tmp_path):
 
     assert asyncio.run(scenario()).text == "You said: in process"
     assert len(delays) == 1  # the injected throttle was retried once
+
+
+@pytest.mark.parametrize("auth", ["api_key", "sigv4"])
+def test_usage_reports_the_callers_own_usage(tmp_path, live_server, auth):
+    from datetime import UTC, datetime, timedelta
+
+    gw = build_gateway(tmp_path)
+    other = gw.issue_keys("other")
+    with live_server(gw.app) as base_url:
+        with StrataClient(base_url, api_key=other.api_key) as client:
+            client.converse(CHAT_MODEL, "not yours")
+        with StrataClient(base_url, **_auth(gw, auth)) as client:
+            client.converse(CHAT_MODEL, "one two")
+            client.converse(CHAT_MODEL, "three")
+            report = client.usage()
+            later = client.usage(since=datetime.now(UTC) + timedelta(hours=1))
+    assert report.tenant_id == "acme"
+    [model] = report.models
+    assert (model.model_id, model.requests, model.errors) == (CHAT_MODEL, 2, 0)
+    assert model.input_tokens == 3 and report.spend_today_usd == 0.0 and report.daily_budget_usd is None
+    assert later.models == []
+
+
+def test_expired_keys_are_a_typed_error(tmp_path, live_server):
+    from datetime import timedelta
+
+    gw = build_gateway(tmp_path)
+    keystore = gw.parts.keystore
+    issued = keystore.create_keys("acme")
+    rotated = keystore.rotate(issued.access_key_id, grace=timedelta(0))
+    with live_server(gw.app) as base_url:
+        for auth in (
+            {"api_key": issued.api_key},
+            {"access_key": issued.access_key_id, "secret_key": issued.secret_access_key},
+        ):
+            with StrataClient(base_url, **auth) as client, pytest.raises(sdk.ExpiredTokenError):
+                client.converse(CHAT_MODEL, "hi")
+        with StrataClient(base_url, api_key=rotated.api_key) as client:
+            assert client.converse(CHAT_MODEL, "hi").text == "You said: hi"
