@@ -1,0 +1,148 @@
+"""A PostgreSQL outage under a running replica loses no usage: the writer retries, spools, replays.
+
+The replica (a ``strata serve`` process) keeps answering keys it has cached while the database is
+down; each answer waits for its usage to land (the writer's retries, then the spool file in the
+replica's home, fsynced). When the database is back the spool is replayed before the next write,
+or, if the replica was killed meanwhile, when it starts again. Each usage row exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from model_layer.state import SPOOL_FILE_NAME, UsageStore, open_database
+from tests.model_layer.state.replicas import (
+    ADMIN_TOKEN,
+    FAKE_TOML,
+    MODEL,
+    Admin,
+    PostgresServer,
+    Replica,
+    bedrock,
+    chat,
+    converse,
+    openai_client,
+    replica_env,
+    wait_until,
+)
+
+
+@pytest.fixture
+def outage(tmp_path):
+    """A PostgreSQL server of this test's own (it is stopped and started) and a replica on it."""
+    pg = PostgresServer()
+    pg.start()
+    config = tmp_path / "strata.toml"
+    config.write_text(FAKE_TOML)
+    replica = Replica(
+        "R", tmp_path / "home", config, replica_env(pg.url, None, Fernet.generate_key().decode(), 0.5)
+    )
+    try:
+        replica.start().wait_ready()
+        yield pg, replica
+    finally:
+        replica.stop()
+        pg.close()
+
+
+def _rows(url: str) -> list[str]:
+    db = open_database(url, migrate_schema=False)
+    try:
+        return [r.request_id for r in UsageStore(db).records(limit=100_000)]
+    finally:
+        db.dispose()
+
+
+def _spooled(replica: Replica) -> list[str]:
+    spool = replica.home / SPOOL_FILE_NAME
+    if not spool.exists():
+        return []
+    return [json.loads(line)["request_id"] for line in spool.read_text().splitlines()]
+
+
+def _calls_during_outage(replica: Replica, keys, n: int) -> tuple[list[str], float]:
+    sigv4, api_key = bedrock(replica, keys), openai_client(replica, keys)
+    calls = [lambda i: converse(sigv4, f"down {i}"), lambda i: chat(api_key, f"down {i}")]
+    started = time.monotonic()
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda i: calls[i % 2](i), range(n)))
+    return [a.request_id for a in answers], time.monotonic() - started
+
+
+def test_usage_during_an_outage_is_spooled_and_replayed_when_the_database_is_back(outage):
+    pg, replica = outage
+    keys = Admin(replica).create_keys("outage")
+    before = [
+        converse(bedrock(replica, keys), "up").request_id,
+        chat(openai_client(replica, keys), "up").request_id,
+    ]
+
+    pg.stop()
+    during, took = _calls_during_outage(replica, keys, 6)  # cached keys: answered, usage spooled
+    print(f"\n6 concurrent calls with the database down answered in {took:.2f} s (retries, then the spool)")
+    assert sorted(_spooled(replica)) == sorted(during)
+    # What needs the database fails at once, in the API's error shape (a 500 today; a 503
+    # ServiceUnavailableException would tell clients it is worth retrying).
+    admin = httpx.get(
+        replica.url + "/strata/v1/admin/usage", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+    )
+    print(f"admin API with the database down: {admin.status_code} {admin.text[:200]}")
+    assert admin.status_code >= 500 and "message" in admin.json()
+
+    pg.start()
+    after = converse(bedrock(replica, keys), "back").request_id  # its commit replays the spool first
+    assert not (replica.home / SPOOL_FILE_NAME).exists()
+    rows = _rows(pg.url)
+    assert sorted(rows) == sorted([*before, *during, after])  # each exactly once
+
+
+def test_a_spool_left_by_a_replica_killed_during_the_outage_is_replayed_at_its_restart(outage):
+    pg, replica = outage
+    keys = Admin(replica).create_keys("outage-kill")
+    converse(bedrock(replica, keys), "warm")
+    chat(openai_client(replica, keys), "warm")
+
+    pg.stop()
+    during, _ = _calls_during_outage(replica, keys, 4)
+    replica.kill()
+    assert sorted(_spooled(replica)) == sorted(during)  # acknowledged, on the replica's disk only
+
+    pg.start()
+    replica.start().wait_ready()
+    wait_until(lambda: not (replica.home / SPOOL_FILE_NAME).exists(), 10, "spool replayed at start")
+    rows = _rows(pg.url)
+    assert set(during) <= set(rows) and len(rows) == len(set(rows)) == len(during) + 2
+    converse(bedrock(replica, keys), "after the restart")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="model_layer/service.py yields a stream's last event (Metadata) before its usage is committed",
+)
+def test_a_streams_last_event_arrives_only_once_its_usage_is_durable(outage):
+    """The last event of ConverseStream (``metadata``: the token counts) ends the answer as far as a
+    client can tell; a kill -9 after it is sent and before the usage commit loses usage of an
+    answered call. With the database down the commit takes seconds, which makes the window visible."""
+    pg, replica = outage
+    keys = Admin(replica).create_keys("stream-order")
+    client = bedrock(replica, keys)
+    converse(client, "warm")
+
+    pg.stop()
+    out = client.converse_stream(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    request_id, started = out["ResponseMetadata"]["RequestId"], time.monotonic()
+    durable_at_metadata = None
+    for event in out["stream"]:
+        if "metadata" in event:
+            durable_at_metadata = request_id in _spooled(replica)
+            print(
+                f"\nmetadata event after {time.monotonic() - started:.2f} s, durable: {durable_at_metadata}"
+            )
+    print(f"stream ended after {time.monotonic() - started:.2f} s")
+    assert durable_at_metadata
