@@ -1,23 +1,24 @@
 """Usage writes off the event loop, batched, durable before the caller goes on, never lost.
 
-:class:`UsageWriter` owns one thread. Callers hand it a record and await its commit, so a
-response is only finished once its usage is in the database (``kill -9`` of the process loses no
-acknowledged usage); records that arrive while a commit is running go into the next one (group
-commit), which is what keeps the cost per request small under load.
+:class:`UsageWriter` is a group commit run from the event loop: a caller hands it a record and
+awaits its commit, so a response is only finished once its usage is in the database (``kill -9``
+of the process loses no acknowledged usage). Records that arrive while a commit is running wait
+for the next one, which takes them all in one transaction, in one worker thread: the per-request
+cost is appending to a list and awaiting a future; the database and the thread hand-off are paid
+per batch, which is what keeps metering cheap under load.
 
 If the database fails (a PostgreSQL restart, a locked SQLite file), the batch is retried with
 backoff for a few seconds; if it still fails, the records are appended (and fsynced) to a spool
-file beside the state, and replayed before the next batch that succeeds, or at the next start.
+file beside the state — still an acknowledged, durable write — and replayed before the next batch
+that succeeds, or at the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,63 +45,50 @@ class UsageWriter:
         self._write = write_batch
         self._spool = spool
         self._delays = tuple(retry_delays_s)
-        self._queue: queue.Queue[tuple[UsageRecord, concurrent.futures.Future[None]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="strata-usage-writer", daemon=True)
-        self._closed = False
+        self._pending: list[tuple[UsageRecord, asyncio.Future[None]]] = []  # touched by the loop only
+        self._flushing: asyncio.Task[None] | None = None
+        self._io = threading.Lock()  # one batch (and the spool file) at a time
         try:
-            self._replay_spool()
+            with self._io:
+                self._replay_spool()
         except Exception as exc:  # the database may be down at start: replayed with the next batch
             log.warning("could not replay spooled usage yet (%s)", type(exc).__name__)
-        self._thread.start()
-
-    def submit(self, record: UsageRecord) -> concurrent.futures.Future[None]:
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if self._closed:
-            future.set_exception(RuntimeError("the usage writer is closed"))
-        else:
-            self._queue.put((record, future))
-        return future
 
     async def write(self, record: UsageRecord) -> None:
         """Await the record's commit (or its safe landing in the spool file)."""
-        await asyncio.wrap_future(self.submit(record))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((record, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = loop.create_task(self._flush())
+        await future
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Write what is queued, then stop."""
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-            self._thread.join(timeout=timeout_s)
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            error = await asyncio.to_thread(self.commit, [record for record, _ in batch])
+            for _, future in batch:
+                if future.done():  # its caller was cancelled; the record is written all the same
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
 
-    # --- the writer thread -----------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Wait for what is queued to be written."""
+        if self._flushing is not None:
+            await self._flushing
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._commit(batch)
-                    return
-                batch.append(more)
-            self._commit(batch)
+    # --- blocking: the worker thread (or a caller with no event loop, such as a CLI) ---------------
 
-    def _commit(self, batch: list[tuple[UsageRecord, concurrent.futures.Future[None]]]) -> None:
-        records = [record for record, _ in batch]
-        error = self._write_with_retries(records)
-        if error is not None:
-            error = self._to_spool(records, error)
-        for _, future in batch:
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
+    def commit(self, records: list[UsageRecord]) -> Exception | None:
+        """Write ``records`` (retrying, else spooling); the error if neither worked."""
+        with self._io:
+            error = self._write_with_retries(records)
+            if error is not None:
+                error = self._to_spool(records, error)
+            return error
 
     def _write_with_retries(self, records: list[UsageRecord]) -> Exception | None:
         last: Exception | None = None
@@ -114,8 +102,6 @@ class UsageWriter:
                 last = exc
                 log.warning("usage write failed (%s: %s); retrying", type(exc).__name__, exc)
         return last
-
-    # --- the spool file ----------------------------------------------------------------------------
 
     def _to_spool(self, records: list[UsageRecord], error: Exception) -> Exception | None:
         if self._spool is None:

@@ -170,4 +170,4 @@ class UsageMeter:
             )
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.writer.close)
+        await self.writer.aclose()

@@ -1,9 +1,8 @@
-"""The usage writer: batched commits off the caller's thread, retries, and a spool that loses nothing."""
+"""The usage writer: group commits off the event loop, retries, and a spool that loses nothing."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -39,74 +38,71 @@ class Flaky:
         self.store.add_many(records)
 
 
-def test_concurrent_writers_share_commits(store):
+def write_all(writer: UsageWriter, records: list[UsageRecord]) -> list[BaseException | None]:
+    async def scenario():
+        results = await asyncio.gather(*(writer.write(r) for r in records), return_exceptions=True)
+        await writer.aclose()
+        return results
+
+    return asyncio.run(scenario())
+
+
+def test_concurrent_writes_share_commits(store):
     write = Flaky(store, failures=0)
-    writer = UsageWriter(write)
-    futures = []
-    lock = threading.Lock()
-
-    def submit_many() -> None:
-        for i in range(50):
-            future = writer.submit(_record(i))
-            with lock:
-                futures.append(future)
-
-    threads = [threading.Thread(target=submit_many) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for f in futures:
-        f.result(timeout=30)
-    writer.close()
+    results = write_all(UsageWriter(write), [_record(i) for i in range(200)])
+    assert results == [None] * 200
     assert len(store.records(limit=500)) == 200
-    assert sum(write.batches) == 200 and len(write.batches) < 200  # some commits carried several
+    assert sum(write.batches) == 200 and len(write.batches) < 200  # commits carried several records
 
 
 def test_awaiting_a_write_means_it_is_committed(store):
     writer = UsageWriter(store.add_many)
 
-    async def go() -> None:
+    async def go() -> list[int]:
         await writer.write(_record(7))
+        return [r.input_tokens for r in store.records()]  # read before anything else runs
+
+    assert asyncio.run(go()) == [7]
+
+
+def test_a_cancelled_caller_does_not_lose_its_record(store):
+    writer = UsageWriter(store.add_many)
+
+    async def go() -> None:
+        task = asyncio.ensure_future(writer.write(_record(3)))
+        await asyncio.sleep(0)  # the write is queued
+        task.cancel()
+        await writer.aclose()
 
     asyncio.run(go())
-    assert [r.input_tokens for r in store.records()] == [7]
-    writer.close()
+    assert [r.input_tokens for r in store.records()] == [3]
 
 
 def test_a_transient_failure_is_retried(store):
-    write = Flaky(store, failures=2)
-    writer = UsageWriter(write, retry_delays_s=(0.0, 0.0, 0.0))
-    writer.submit(_record(1)).result(timeout=10)
-    writer.close()
+    writer = UsageWriter(Flaky(store, failures=2), retry_delays_s=(0.0, 0.0, 0.0))
+    assert write_all(writer, [_record(1)]) == [None]
     assert len(store.records()) == 1
 
 
 def test_a_long_outage_spools_then_replays(store, tmp_path):
     spool = tmp_path / "spool.jsonl"
-    write = Flaky(store, failures=3)
-    writer = UsageWriter(write, spool, retry_delays_s=(0.0, 0.0))  # 3 attempts, all fail
-    writer.submit(_record(1)).result(timeout=10)  # acknowledged: it is safe in the spool
+    writer = UsageWriter(Flaky(store, failures=3), spool, retry_delays_s=(0.0, 0.0))  # 3 attempts, all fail
+    assert write_all(writer, [_record(1)]) == [None]  # acknowledged: it is safe in the spool
     assert spool.exists() and store.records() == []
-    writer.submit(_record(2)).result(timeout=10)  # the database is back: spool first, then this
-    writer.close()
+    assert write_all(writer, [_record(2)]) == [None]  # the database is back: spool first, then this
     assert sorted(r.input_tokens for r in store.records()) == [1, 2]
     assert not spool.exists()
 
 
 def test_a_spool_left_by_a_dead_process_is_replayed_at_start(store, tmp_path):
     spool = tmp_path / "spool.jsonl"
-    first = UsageWriter(Flaky(store, failures=10), spool, retry_delays_s=())
-    first.submit(_record(5)).result(timeout=10)
-    first.close()
+    assert write_all(UsageWriter(Flaky(store, failures=10), spool, retry_delays_s=()), [_record(5)]) == [None]
     with spool.open("a") as fh:
         fh.write('{"at": 1.0, "tenant_')  # a line cut short by kill -9 mid-append
-    UsageWriter(store.add_many, spool).close()
+    UsageWriter(store.add_many, spool)
     assert [r.input_tokens for r in store.records()] == [5]
 
 
 def test_without_a_spool_the_failure_reaches_the_caller(store):
-    writer = UsageWriter(Flaky(store, failures=10), retry_delays_s=())
-    with pytest.raises(OperationalError):
-        writer.submit(_record(1)).result(timeout=10)
-    writer.close()
+    [result] = write_all(UsageWriter(Flaky(store, failures=10), retry_delays_s=()), [_record(1)])
+    assert isinstance(result, OperationalError)
