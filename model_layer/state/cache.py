@@ -29,6 +29,10 @@ class RevisionWatcher:
     def __init__(self, read_revision: Callable[[], int], interval_s: float = 1.0):
         self._read = read_revision
         self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._begun = 0  # reads begun so far: a read's ticket
+        self._applied = 0  # the ticket of the read `current` comes from
+        self._failing = False
         self.current = read_revision()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -39,11 +43,41 @@ class RevisionWatcher:
             self._thread.start()
 
     def refresh(self) -> None:
-        """Re-read the revision now (after a write this process made)."""
+        """Re-read the revision now (after a write this process made).
+
+        The poller's read and a local write's can overlap: a read that began before the write and
+        ends after it must not put the older revision back (that would make a key this replica
+        just revoked valid again until the next poll), so only a later-begun read's answer counts.
+        """
+        with self._lock:
+            self._begun += 1
+            ticket = self._begun
         try:
-            self.current = self._read()
-        except Exception:  # a transient database error: the poller tries again
-            log.warning("could not read the state revision", exc_info=True)
+            revision = self._read()
+        except Exception as exc:  # the database is down or unreachable: the poller tries again
+            self._note_failure(exc)
+            return
+        with self._lock:
+            if ticket > self._applied:
+                self._applied, self.current = ticket, revision
+            recovered, self._failing = self._failing, False
+        if recovered:
+            log.warning("the state revision can be read again")
+
+    def _note_failure(self, exc: Exception) -> None:
+        # Once per outage, one line: a traceback at every poll interval buries everything else.
+        with self._lock:
+            first, self._failing = not self._failing, True
+        text = str(exc).strip()
+        reason = type(exc).__name__ + (f": {text.splitlines()[0]}" if text else "")
+        if first:
+            log.warning(
+                "could not read the state revision (%s); cached keys and tenants stay in use"
+                " until it can be read",
+                reason,
+            )
+        else:
+            log.debug("still cannot read the state revision (%s)", reason)
 
     def _poll(self) -> None:
         while not self._stop.wait(self.interval_s):

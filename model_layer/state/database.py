@@ -34,6 +34,9 @@ from strata.home import create_private_file, ensure_dir, is_writable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x5354_5241  # "STRA": pg_advisory_lock key held while migrating
+# libpq waits for ever by default: a server that accepts a connection and never answers (a hung
+# host, a half-open path) would hang every caller. A `connect_timeout` in the URL wins.
+PG_CONNECT_TIMEOUT_S = 5
 
 
 class StateReadOnlyError(StrataError):
@@ -154,7 +157,8 @@ def _open_postgresql(url: str) -> Database:
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    engine = create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8, connect_args=connect_args)
     return Database(engine, parsed.render_as_string(hide_password=True))
 
 

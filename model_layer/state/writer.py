@@ -10,7 +10,9 @@ per batch, which is what keeps metering cheap under load.
 If the database fails (a PostgreSQL restart, a locked SQLite file), the batch is retried with
 backoff for a few seconds; if it still fails, the records are appended (and fsynced) to a spool
 file beside the state — still an acknowledged, durable write — and replayed before the next batch
-that succeeds, or at the next start.
+that succeeds, or at the next start. While the database is known to be down (the last batch went
+to the spool), a batch gets one attempt before the spool, so answers do not each wait out the
+retries for as long as the outage lasts.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class UsageWriter:
         self._pending: list[tuple[UsageRecord, asyncio.Future[None]]] = []  # touched by the loop only
         self._flushing: asyncio.Task[None] | None = None
         self._io = threading.Lock()  # one batch (and the spool file) at a time
+        self._spooling = False  # the last batch went to the spool: the database is down
         try:
             with self._io:
                 self._replay_spool()
@@ -85,14 +88,16 @@ class UsageWriter:
     def commit(self, records: list[UsageRecord]) -> Exception | None:
         """Write ``records`` (retrying, else spooling); the error if neither worked."""
         with self._io:
-            error = self._write_with_retries(records)
+            error = self._write_with_retries(records, () if self._spooling else self._delays)
+            self._spooling = False
             if error is not None:
                 error = self._to_spool(records, error)
+                self._spooling = error is None
             return error
 
-    def _write_with_retries(self, records: list[UsageRecord]) -> Exception | None:
+    def _write_with_retries(self, records: list[UsageRecord], delays: Sequence[float]) -> Exception | None:
         last: Exception | None = None
-        for delay in (0.0, *self._delays):
+        for delay in (0.0, *delays):
             time.sleep(delay)
             try:
                 self._replay_spool()
@@ -108,8 +113,13 @@ class UsageWriter:
             log.error("usage lost: the database failed and there is no spool file (%s)", error)
             return error
         try:
-            fd = os.open(self._spool, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fd = os.open(self._spool, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            size = os.fstat(fd).st_size
             with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                # A crash mid-append can leave a last line without its newline: begin a new line, or
+                # the first record here would be glued to it and skipped, unreadable, at the replay.
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    fh.write("\n")
                 for record in records:
                     fh.write(json.dumps(record.__dict__, separators=(",", ":")) + "\n")
                 fh.flush()
