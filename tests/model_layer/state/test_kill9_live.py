@@ -3,8 +3,10 @@
 Clients (boto3 and openai, plain and streaming) hammer the replicas from several threads; one
 replica is killed with SIGKILL part-way. Every call the clients saw succeed (a 200 whose body the
 SDK read to its end) must have its usage row afterwards, found by the request id the gateway
-returned. The killed replica then restarts on the same state: it starts cleanly (the schema is
-already at head, nothing left spooled) and serves again.
+returned; so must every stream cut off after its last event (``metadata`` / the usage chunk: the
+whole answer and its token counts), which goes out only once its usage is durable. The killed
+replica then restarts on the same state: it starts cleanly (the schema already at head, nothing
+left spooled) and serves again.
 """
 
 from __future__ import annotations
@@ -153,6 +155,7 @@ def test_kill9_of_a_replica_on_postgresql_loses_no_acknowledged_usage(postgres_s
             print(report("PostgreSQL", load, recorded, "A"))
             assert not (a.home / SPOOL_FILE_NAME).exists()  # the database was up: nothing spooled
             assert load.acknowledged() <= recorded
+            assert {t.request_id for t in load.truncated} <= recorded  # a stream's last event, after its row
             assert sum(1 for name, _ in load.answers if name == "A") >= KILL_AFTER // 4
             assert_restarts_cleanly(a, keys, url)
         finally:
@@ -174,6 +177,7 @@ def test_kill9_of_the_replica_on_sqlite_loses_no_acknowledged_usage(tmp_path):
         print(report("SQLite", load, recorded, "S"))
         assert not (home / SPOOL_FILE_NAME).exists()
         assert load.acknowledged() <= recorded
+        assert {t.request_id for t in load.truncated} <= recorded
         assert_restarts_cleanly(replica, keys, url)
     finally:
         replica.stop()
