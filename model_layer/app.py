@@ -135,9 +135,11 @@ def _include_routers(app: FastAPI) -> None:
 
 
 class RequestIdMiddleware:
-    """Give every request an id (``request.state.request_id``) and echo it as x-amzn-RequestId.
+    """Give every request an id (``request.state.request_id``) and echo it in the response.
 
-    A plain ASGI middleware: ``@app.middleware("http")`` costs a task and a stream per request.
+    As ``x-amzn-RequestId`` (what botocore reads) and, under ``/v1``, also ``x-request-id`` (what
+    the openai SDK exposes as ``_request_id``). A plain ASGI middleware: ``@app.middleware("http")``
+    costs a task and a stream per request.
     """
 
     def __init__(self, app) -> None:
@@ -149,12 +151,15 @@ class RequestIdMiddleware:
             return
         rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
+        wanted = [(b"x-amzn-requestid", rid.encode())]
+        if scope["path"].startswith("/v1/"):
+            wanted.append((b"x-request-id", rid.encode()))
 
         async def send_with_id(message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                if not any(k.lower() == b"x-amzn-requestid" for k, _ in headers):
-                    headers.append((b"x-amzn-requestid", rid.encode()))
+                present = {k.lower() for k, _ in headers}
+                headers += [(name, value) for name, value in wanted if name not in present]
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -256,3 +256,16 @@ def test_error_mid_stream_is_an_error_event(tmp_path, live_server):
         # the next call succeeds: the failure was injected once
         ok = c.chat.completions.create(model=CHAT_MODEL, messages=USER)
     assert ok.choices[0].message.content == "You said: hi there"
+
+
+def test_every_v1_answer_carries_its_request_id(gateway):
+    """The openai SDK exposes ``x-request-id`` as ``_request_id``: plain answers too, not only streams."""
+    gw, base_url = gateway
+    with openai.OpenAI(base_url=f"{base_url}/v1", api_key=gw.keys.api_key, max_retries=0) as client:
+        completion = client.chat.completions.create(
+            model=CHAT_MODEL, messages=[{"role": "user", "content": "id please"}]
+        )
+        embeddings = client.embeddings.create(model=EMBED_MODEL, input=["x"])
+        models = client.models.with_raw_response.list()
+    assert completion._request_id and embeddings._request_id
+    assert models.headers["x-request-id"] == models.headers["x-amzn-requestid"]
