@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from model_layer.api.deps import TenantDep
+from model_layer.auth.keystore import MAX_LIMIT, MAX_MODEL_ID
 from model_layer.errors import (
     AccessDeniedException,
     ResourceNotFoundException,
@@ -48,17 +49,26 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _limit(alias: str) -> Any:
+    # Strict: JSON true is not 1 request/min. Bounded by what the state store's columns hold.
+    return Field(None, alias=alias, ge=1, le=MAX_LIMIT, strict=True)
+
+
 class ModelLimitBody(_Body):
-    model_id: str = Field(alias="modelId", min_length=1, max_length=256)
-    requests_per_minute: int | None = Field(None, alias="requestsPerMinute", ge=1)
-    tokens_per_minute: int | None = Field(None, alias="tokensPerMinute", ge=1)
+    model_id: str = Field(alias="modelId", min_length=1, max_length=MAX_MODEL_ID)
+    requests_per_minute: int | None = _limit("requestsPerMinute")
+    tokens_per_minute: int | None = _limit("tokensPerMinute")
 
 
 class TenantBody(_Body):
-    """PUT body: keys present are set (null clears), keys absent keep their value."""
+    """PUT body: keys present are set (null clears), keys absent keep their value.
 
-    requests_per_minute: int | None = Field(None, alias="requestsPerMinute", ge=1)
-    tokens_per_minute: int | None = Field(None, alias="tokensPerMinute", ge=1)
+    ``modelLimits`` entries are set per model (an entry with neither limit removes that model's);
+    ``"modelLimits": null`` removes them all.
+    """
+
+    requests_per_minute: int | None = _limit("requestsPerMinute")
+    tokens_per_minute: int | None = _limit("tokensPerMinute")
     allowed_models: list[str] | None = Field(None, alias="allowedModels", max_length=1000)
     daily_budget_usd: float | None = Field(None, alias="dailyBudgetUsd", ge=0, allow_inf_nan=False)
     monthly_budget_usd: float | None = Field(None, alias="monthlyBudgetUsd", ge=0, allow_inf_nan=False)
@@ -242,8 +252,13 @@ async def get_tenant(tenant_id: str, request: Request, _: AdminDep) -> dict[str,
 async def put_tenant(tenant_id: str, request: Request, _: AdminDep) -> dict[str, Any]:
     body = await _body(request, TenantBody)
     given = body.model_dump(exclude_unset=True)
+    clear_limits = "model_limits" in given and given["model_limits"] is None
     limits = given.pop("model_limits", None)
-    record = await _run(_keys(request).set_tenant, tenant_id, model_limits=limits, **given)
+    keys = _keys(request)
+    if clear_limits:
+        current = await _run(keys.get_tenant, tenant_id)
+        limits = [{"model_id": m.model_id} for m in (current.model_limits if current else ())]
+    record = await _run(keys.set_tenant, tenant_id, model_limits=limits, **given)
     return tenant_json(record)
 
 
@@ -274,7 +289,7 @@ async def revoke_key(access_key_id: str, request: Request, _: AdminDep) -> dict[
 async def rotate_key(access_key_id: str, request: Request, _: AdminDep) -> JSONResponse:
     body = await _body(request, RotateBody)
     expires = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
-    issued = await asyncio.to_thread(
+    issued = await _run(
         _keys(request).rotate, access_key_id, grace=timedelta(seconds=body.grace_seconds), expires_in=expires
     )
     return JSONResponse(issued_json(issued), status_code=201)

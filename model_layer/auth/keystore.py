@@ -110,9 +110,29 @@ class KeyRecord:
         return asdict(self)
 
 
+# Limits are INTEGER columns: 32 bits on PostgreSQL (SQLite takes 64), so a bigger number would
+# be a database error (a traceback in the CLI, a 500 from the admin API) instead of a refusal.
+MAX_LIMIT = 2**31 - 1
+MAX_MODEL_ID = 256  # model_limits.model_id is VARCHAR(256)
+
+
 def _check_limit(name: str, value: Any) -> None:
-    if value is not None and value is not UNSET and value < 1:
+    if value is None or value is UNSET:
+        return
+    if value < 1:
         raise StrataError(f"{name} must be at least 1, got {value}")
+    if value > MAX_LIMIT:
+        raise StrataError(f"{name} must be at most {MAX_LIMIT}, got {value}")
+
+
+def _check_model_limit(limit: dict[str, Any]) -> None:
+    model_id = limit.get("model_id") or ""
+    if not 1 <= len(model_id) <= MAX_MODEL_ID:
+        raise StrataError(
+            f"a model limit needs a model id of 1-{MAX_MODEL_ID} characters, got {model_id[:40]!r}"
+        )
+    _check_limit(f"requests_per_minute for {model_id}", limit.get("requests_per_minute"))
+    _check_limit(f"tokens_per_minute for {model_id}", limit.get("tokens_per_minute"))
 
 
 def _check_budget(name: str, value: Any) -> None:
@@ -212,6 +232,8 @@ class KeyStore:
         _check_limit("--tpm", tokens_per_minute)
         _check_budget("--daily-budget", daily_budget_usd)
         _check_budget("--monthly-budget", monthly_budget_usd)
+        for limit in model_limits or []:  # all checked before anything is written
+            _check_model_limit(limit)
         record = self.state.tenants.put_tenant(
             tenant_id,
             requests_per_minute=requests_per_minute,
@@ -221,8 +243,6 @@ class KeyStore:
             monthly_budget_usd=monthly_budget_usd,
         )
         for limit in model_limits or []:
-            _check_limit("requests_per_minute", limit.get("requests_per_minute"))
-            _check_limit("tokens_per_minute", limit.get("tokens_per_minute"))
             self.state.tenants.set_model_limit(tenant_id, ModelLimit(**limit))
         self._changed()
         return self.state.tenants.get_tenant(tenant_id) if model_limits else record
@@ -237,10 +257,11 @@ class KeyStore:
         tokens_per_minute: int | None = None,
         expires_in: timedelta | None = None,
     ) -> IssuedKeys:
+        expires_at = _expiry(expires_in)  # refused before the tenant is created
         tenant = self.ensure_tenant(
             tenant_id, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute
         )
-        return self._issue(tenant, _expiry(expires_in))
+        return self._issue(tenant, expires_at)
 
     def rotate(
         self, access_key_id: str, *, grace: timedelta, expires_in: timedelta | None = None
@@ -251,6 +272,12 @@ class KeyStore:
             raise NotFoundError(f"no key {access_key_id!r}", hint="see `strata keys list`")
         if old.status != "active":
             raise StrataError(f"key {access_key_id} is {old.status}; only an active key can be rotated")
+        if old.replaced_by is not None:
+            # Another successor would leave two live keys and no one knowing which is current.
+            raise StrataError(
+                f"key {access_key_id} was already rotated: {old.replaced_by} replaces it",
+                hint=f"rotate {old.replaced_by} instead, or revoke it",
+            )
         tenant = self.get_tenant(old.tenant_id)
         assert tenant is not None
         old_expiry = (datetime.now(UTC) + grace).isoformat(timespec="seconds")
