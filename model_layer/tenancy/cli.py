@@ -75,7 +75,7 @@ def tenant_dict(record: TenantRecord) -> dict[str, Any]:
 
 def _print_tenant(record: TenantRecord) -> None:
     out = _console()
-    models = ", ".join(record.allowed_models) if record.allowed_models is not None else "all"
+    models = "all" if record.allowed_models is None else ", ".join(record.allowed_models) or "none"
     out.print(f"tenant           {record.tenant_id}   (since {record.created_at[:10]})")
     out.print(f"limits           {record.requests_per_minute or 'default'} req/min, "
               f"{record.tokens_per_minute or 'default'} tok/min")  # fmt: skip

@@ -138,6 +138,14 @@ def test_a_bad_model_limit_leaves_an_existing_tenant_as_it_was(capsys):
     assert json.loads(capsys.readouterr().out)["requests_per_minute"] == 3
 
 
+def test_an_empty_model_list_says_none_not_blank(capsys):
+    """``--models ""`` allows no model at all; the view must not look like an unset field."""
+    assert main(["tenants", "set", "acme", "--models", ""]) == 0
+    assert "models           none" in capsys.readouterr().out
+    assert main(["tenants", "set", "acme", "--unset", "models"]) == 0
+    assert "models           all" in capsys.readouterr().out
+
+
 def test_reads_create_nothing():
     home = Path(os.environ["STRATA_HOME"])
     assert strata("tenants", "list").stdout.strip() == "no tenants"
