@@ -2,8 +2,9 @@
 
 A dedicated thread (not the loop's default executor, which has ``cpu_count + 4`` workers) so that
 ``n_parallel`` concurrent streams can never starve each other or other ``to_thread`` users.
-Cancellation is cooperative: when the async consumer stops, the worker closes the sync iterator,
-whose ``finally`` frees the engine slot.
+Cancellation is cooperative: when the async consumer stops, an iterator with a ``cancel()`` method
+(an engine stream) is told at once, from the event loop, so it stops at its next item; the worker
+then closes the sync iterator, whose ``finally`` frees the engine slot.
 """
 
 from __future__ import annotations
@@ -55,10 +56,17 @@ async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIt
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     stop = threading.Event()
+    started: list[Iterator[T]] = []  # the iterator, once the worker has made it
 
     def pump() -> None:
-        iterator = make_iterator()
+        iterator: Iterator[T] | None = None
         try:
+            # Made here, inside the try: an iterator that fails to start (a bad request) must
+            # still end the consumer's wait with the error.
+            iterator = make_iterator()
+            started.append(iterator)
+            if stop.is_set():  # the consumer left while the iterator was being made
+                _cancel(iterator)
             for item in iterator:
                 if stop.is_set():
                     break
@@ -83,3 +91,12 @@ async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIt
                 return
     finally:
         stop.set()
+        # Without this the worker, blocked in next(), would only notice after one more item.
+        for iterator in started:
+            _cancel(iterator)
+
+
+def _cancel(iterator: Any) -> None:
+    cancel = getattr(iterator, "cancel", None)
+    if cancel is not None:
+        cancel()

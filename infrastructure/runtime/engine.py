@@ -12,6 +12,15 @@ Requests and responses are OpenAI chat-completion dicts. One code path: :meth:`C
 asks llama.cpp for a whole response, :meth:`ChatEngine.stream_chat` yields its chunks; both go
 through the same validation and statistics.
 
+What can and cannot be stopped. A stream (:class:`ChunkStream`) is cancelled from any thread and
+stops at its next chunk, releasing its slot: llama.cpp takes "stop" only as the answer of the
+chunk callback. Nothing inside one step of llama.cpp's loop can be interrupted: rendering the chat
+template and tokenising (in the calling thread, before the first chunk), parsing the request's
+grammar (in the loop thread every slot shares, when the slot starts) and applying it to each
+sampled token (the same thread, every step, for every slot). Their cost grows with the request's
+schema and messages, so callers bound those before a request gets here (the gateway:
+``model_layer.wire.bounds``; figures in ``bench/engine_isolation_bench.py``).
+
 Token counting uses llama.cpp's own ``/tokenize`` and ``/v1/chat/completions/input_tokens``
 routes, served by xllamacpp on a random loopback port that a per-engine random API key guards.
 """
@@ -139,6 +148,32 @@ def raise_if_error(payload: Any) -> dict:
     return payload
 
 
+class ChunkStream(Iterator[dict]):
+    """The chunks of one generation; :meth:`cancel` (from any thread) or :meth:`close` stops it.
+
+    llama.cpp can only be told to stop from the chunk callback, so the generation stops at its next
+    chunk (one decoding step of the engine): :meth:`cancel` lets a consumer on another thread ask
+    for that without waiting until the blocked ``next()`` returns, which would cost one more chunk.
+    """
+
+    def __init__(self, chunks: Iterator[dict], cancelled: threading.Event) -> None:
+        self._chunks = chunks
+        self._cancelled = cancelled
+
+    def __next__(self) -> dict:
+        return next(self._chunks)
+
+    def cancel(self) -> None:
+        """Stop at the next chunk (thread-safe; the consumer still sees the stream end)."""
+        self._cancelled.set()
+
+    def close(self) -> None:
+        self._cancelled.set()
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
 class ChatEngine(AsyncMethods):
     """A GGUF chat model served in-process by llama.cpp's server loop."""
 
@@ -201,8 +236,8 @@ class ChatEngine(AsyncMethods):
         record_usage(self._stats, response.get("usage"), self._lock)
         return self._named(response)
 
-    def stream_chat(self, request: dict) -> Iterator[dict]:
-        """Yield OpenAI ``chat.completion.chunk`` dicts; closing the generator frees the slot."""
+    def stream_chat(self, request: dict) -> ChunkStream:
+        """Yield OpenAI ``chat.completion.chunk`` dicts; ``close()`` or ``cancel()`` frees the slot."""
         return self._stream("handle_chat_completions", check_chat_request(request))
 
     def complete(self, request: dict) -> dict:
@@ -212,7 +247,7 @@ class ChatEngine(AsyncMethods):
         record_usage(self._stats, response.get("usage"), self._lock)
         return self._named(response)
 
-    def stream_complete(self, request: dict) -> Iterator[dict]:
+    def stream_complete(self, request: dict) -> ChunkStream:
         """Stream a raw-prompt generation as ``text_completion`` chunks."""
         return self._stream("handle_completions", _check_prompt(request))
 
@@ -225,11 +260,14 @@ class ChatEngine(AsyncMethods):
         except (ValueError, RuntimeError, TypeError) as exc:  # request-shape errors from the binding
             raise InvalidRequestError(f"invalid request: {exc}") from None
 
-    def _stream(self, method: str, request: dict) -> Iterator[dict]:
+    def _stream(self, method: str, request: dict) -> ChunkStream:
+        cancelled = threading.Event()
+        return ChunkStream(self._chunks(method, request, cancelled), cancelled)
+
+    def _chunks(self, method: str, request: dict, cancelled: threading.Event) -> Iterator[dict]:
         wants_usage = bool((request.get("stream_options") or {}).get("include_usage"))
         body = {**request, "stream": True, "stream_options": {"include_usage": True}}
         chunks: queue.Queue[Any] = queue.Queue()
-        cancelled = threading.Event()
         done = object()
 
         def on_chunk(chunk: Any) -> bool:
@@ -238,7 +276,8 @@ class ChatEngine(AsyncMethods):
 
         def produce() -> None:
             try:
-                self._call(method, body, on_chunk)
+                if not cancelled.is_set():  # cancelled before it started: cost the engine nothing
+                    self._call(method, body, on_chunk)
             except BaseException as exc:
                 chunks.put(exc)
             finally:

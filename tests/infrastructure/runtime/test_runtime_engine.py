@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 
 import pytest
 
@@ -172,6 +173,23 @@ def test_async_stream_cancellation_frees_the_slot():
             return await engine.achat(ask("Hi", max_tokens=3))
 
         assert asyncio.run(abandon())["usage"]["completion_tokens"] == 3
+        assert _predicted_total(engine) < 200
+
+
+def test_cancel_stops_a_stream_from_any_thread_and_frees_the_slot():
+    # The gateway cancels from its event loop while the stream's reader is blocked in next():
+    # cancel() must not need the reader's help, and must end the stream, not leave it hanging.
+    with ChatEngine(EngineConfig(n_ctx=4096, n_parallel=1, n_threads=2)) as engine:
+        never_started = engine.stream_chat(ask("Count forever.", max_tokens=3000, ignore_eos=True))
+        never_started.cancel()
+        assert list(never_started) == []  # cancelled before its first chunk: llama.cpp never saw it
+        stream = engine.stream_chat(ask("Count forever.", max_tokens=3000, ignore_eos=True))
+        next(stream)
+        canceller = threading.Thread(target=stream.cancel)
+        canceller.start()
+        canceller.join()
+        assert len(list(stream)) < 200  # the stream ends by itself, far from 3,000 tokens
+        assert engine.chat(ask("Hi", max_tokens=4))["usage"]["completion_tokens"] == 4  # one slot: freed
         assert _predicted_total(engine) < 200
 
 
