@@ -144,7 +144,7 @@ class ModelService:
     ) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
         usage: Usage | None = None
-        error_code, outcome, events, deltas = None, COMPLETE, 0, 0
+        error_code, outcome, events, deltas, metered = None, COMPLETE, 0, 0, False
         # Keep the events only when the meter logs bodies: the common path stores nothing.
         seen: list[StreamEvent] | None = [] if getattr(self.meter, "wants_bodies", False) else None
         try:
@@ -152,10 +152,17 @@ class ModelService:
                 events += 1
                 if isinstance(event, BlockDelta):
                     deltas += 1
-                elif isinstance(event, Metadata):
-                    usage = event.usage
                 if seen is not None:
                     seen.append(event)
+                if isinstance(event, Metadata):
+                    # The last event ends the answer for the client: its usage is durable first,
+                    # so a replica killed right after cannot have answered a call it did not meter.
+                    usage, metered = event.usage, True
+                    await asyncio.shield(
+                        self._finish(
+                            tenant, model, request, operation, admission, usage, started, None, COMPLETE, seen
+                        )
+                    )
                 yield event
         except (GeneratorExit, asyncio.CancelledError):
             outcome = CLIENT_DISCONNECTED
@@ -164,13 +171,13 @@ class ModelService:
             outcome, error_code = ERROR, getattr(exc, "code", type(exc).__name__)
             raise
         finally:
-            if usage is None:
-                usage = _usage_so_far(request, events, deltas)
-            finish = self._finish(
-                tenant, model, request, operation, admission, usage, started, error_code, outcome, seen
-            )
-            # Shielded: a cancelled request (client gone) must still be settled and metered.
-            await asyncio.shield(finish)
+            if not metered:
+                usage = _usage_so_far(request, events, deltas, outcome, error_code)
+                finish = self._finish(
+                    tenant, model, request, operation, admission, usage, started, error_code, outcome, seen
+                )
+                # Shielded: a cancelled request (client gone) must still be settled and metered.
+                await asyncio.shield(finish)
 
     async def _finish(
         self,
@@ -206,6 +213,7 @@ class ModelService:
     async def converse(
         self, tenant: Tenant, request: ChatRequest, operation: str = "Converse"
     ) -> ChatResponse:
+        request.stream = False  # nobody reads it as a stream: the provider may call upstream in one go
         return await collect(await self.converse_stream(tenant, request, operation))
 
     # --- embeddings and tokens -------------------------------------------------------------------
@@ -226,7 +234,10 @@ class ModelService:
             outcome, error_code = ERROR, getattr(exc, "code", type(exc).__name__)
             raise
         finally:
-            usage = Usage(input_tokens=result.input_tokens if result else 0)
+            spent = result.input_tokens if result else 0
+            if result is None and outcome == CLIENT_DISCONNECTED:
+                spent = estimate_text_tokens(texts)  # the engine had the texts: bill the estimate
+            usage = Usage(input_tokens=spent)
             note_call("Embed", model.model_id, usage, error_code)
             await asyncio.shield(
                 self._finish_embed(tenant, model, admission, usage, started, error_code, outcome, request_id)
@@ -259,9 +270,14 @@ class ModelService:
         )
 
     async def count_tokens(self, tenant: Tenant, request: ChatRequest) -> int:
-        self.get_model(request.model_id, tenant)
+        """Not billed (AWS does not bill CountTokens either), but it counts as a request for rate limits."""
+        model = self.get_model(request.model_id, tenant)
         check_chat_request(request)
-        return await self.router.count_tokens(request)
+        admission = await self.limiter.admit(tenant, model.model_id, 0)
+        try:
+            return await self.router.count_tokens(request)
+        finally:
+            await self.limiter.settle(admission, 0)
 
     async def aclose(self) -> None:
         await self.router.aclose()
@@ -272,14 +288,18 @@ class ModelService:
                 await close()
 
 
-def _usage_so_far(request: ChatRequest, events: int, deltas: int) -> Usage:
+def _usage_so_far(
+    request: ChatRequest, events: int, deltas: int, outcome: str, error_code: str | None
+) -> Usage:
     """Usage of a call that ended before the provider reported it.
 
-    Nothing streamed: the model never answered (refused, unreachable), nothing is billed. Else the
-    prompt (as the provider reported it while streaming, or estimated) and what was generated
-    (reported, or one token per streamed delta, which is what token-streaming servers send).
+    The prompt (as the provider reported it while streaming, or estimated) and what was generated
+    (reported, or one token per streamed delta, which is what token-streaming servers send). A
+    call that failed before anything streamed (refused, unreachable upstream) used nothing; one
+    the client abandoned, or that timed out, during prefill has used its prompt.
     """
-    if events == 0:
+    prompt_spent = outcome == CLIENT_DISCONNECTED or error_code == "ModelTimeoutException"
+    if events == 0 and not prompt_spent:
         return Usage()
     progress = request.progress
     return Usage(
