@@ -60,13 +60,17 @@ def assemble(
     from model_layer.tenancy.metrics import DEFAULT_METRICS
 
     metrics = metrics or DEFAULT_METRICS
+    router = router or build_router(settings)
     state = open_state(settings)
     watcher = RevisionWatcher(state.tenants.revision, state_config(settings).poll_interval_s)
     keystore = KeyStore.open(settings, state, on_change=watcher.refresh)
     budgets = build_budgets(state)
+    limiter = build_limiter(
+        settings, budgets=budgets, buckets=buckets, metrics=metrics, config=getattr(router, "config", None)
+    )
     service = ModelService(
-        router or build_router(settings),
-        build_limiter(settings, budgets=budgets, buckets=buckets, metrics=metrics),
+        router,
+        limiter,
         build_meter(settings, state, budgets=budgets, metrics=metrics),
     )
     authenticator = build_authenticator(settings, Credentials(keystore, watcher))

@@ -112,6 +112,9 @@ class ThrottlingException(GatewayError):
 class ServiceQuotaExceededException(GatewayError):
     code, status, openai_type = "ServiceQuotaExceededException", 400, "insufficient_quota"
 
+    def openai_code(self) -> str | None:
+        return "insufficient_quota"  # what OpenAI clients check for a spent budget
+
 
 class ConflictException(GatewayError):
     code, status, openai_type = "ConflictException", 400, "conflict_error"
@@ -171,7 +174,12 @@ def render_bedrock_error(exc: GatewayError, service: Service, request_id: str | 
 
 def render_openai_error(exc: GatewayError, request_id: str | None = None) -> JSONResponse:
     """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    headers = {"x-request-id": request_id or new_request_id()}
+    # x-should-retry: the openai SDK retries 408/409/429/5xx unless told otherwise; a spent budget
+    # (429) or a model error has nothing to gain from it (the gateway already retried upstream).
+    headers = {
+        "x-request-id": request_id or new_request_id(),
+        "x-should-retry": "true" if exc.retryable else "false",
+    }
     if exc.retry_after_s is not None:
         headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
     body = {

@@ -33,7 +33,7 @@ from model_layer.types import (
     collect,
     fold,
 )
-from model_layer.wire.bounds import check_chat_request
+from model_layer.wire.bounds import RequestBounds, check_chat_request
 
 log = logging.getLogger("strata.gateway")
 
@@ -106,10 +106,18 @@ class NoMeter:
 
 
 class ModelService:
-    def __init__(self, router: Router, limiter: Limiter | None = None, meter: Meter | None = None):
+    def __init__(
+        self,
+        router: Router,
+        limiter: Limiter | None = None,
+        meter: Meter | None = None,
+        bounds: RequestBounds | None = None,
+    ):
         self.router = router
         self.limiter: Limiter = limiter or NoLimits()
         self.meter: Meter = meter or NoMeter()
+        # What one request may ask of an engine; None: the defaults, or STRATA_MAX_* if set.
+        self.bounds = bounds or RequestBounds()
 
     # --- models a tenant may use ---------------------------------------------------------------
 
@@ -133,7 +141,7 @@ class ModelService:
     ) -> AsyncIterator[StreamEvent]:
         """Admit *before* the first byte, then stream; settling and metering happen when it ends."""
         model = self.get_model(request.model_id, tenant)
-        check_chat_request(request)
+        check_chat_request(request, self.bounds)
         request.tenant_id = tenant.tenant_id
         worst_case = estimate_input_tokens(request) + (request.max_tokens or model.context_window)
         admission = await self.limiter.admit(tenant, model.model_id, worst_case)
@@ -272,7 +280,7 @@ class ModelService:
     async def count_tokens(self, tenant: Tenant, request: ChatRequest) -> int:
         """Not billed (AWS does not bill CountTokens either), but it counts as a request for rate limits."""
         model = self.get_model(request.model_id, tenant)
-        check_chat_request(request)
+        check_chat_request(request, self.bounds)
         admission = await self.limiter.admit(tenant, model.model_id, 0)
         try:
             return await self.router.count_tokens(request)

@@ -33,6 +33,7 @@ from model_layer.errors import (
     ServiceUnavailableException,
     ValidationException,
 )
+from model_layer.state import StateUnavailableError
 from model_layer.wire.validate import parse_json_body
 from strata.errors import NotFoundError, StrataError
 
@@ -121,6 +122,8 @@ async def _run(func: Any, *args: Any, **kwargs: Any) -> Any:
     """A blocking store call in a worker thread; its user errors become the API's errors."""
     try:
         return await asyncio.to_thread(func, *args, **kwargs)
+    except StateUnavailableError as exc:
+        raise ServiceUnavailableException("The state store is unavailable; retry shortly.") from exc
     except NotFoundError as exc:
         raise ResourceNotFoundException(exc.message) from None
     except StrataError as exc:

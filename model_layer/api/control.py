@@ -68,7 +68,7 @@ async def list_foundation_models(
     filters = bind_params(SERVICE, "ListFoundationModels", query=request.query_params)
     validate_input(SERVICE, "ListFoundationModels", params=filters)
     where = region(request)
-    models = [m for m in service.list_models() if _matches(m, filters)]
+    models = [m for m in service.list_models(tenant) if _matches(m, filters)]
     return {"modelSummaries": [model_summary(m, where) for m in models]}
 
 
@@ -80,7 +80,7 @@ async def get_foundation_model(
     service: ServiceDep,
 ) -> dict[str, Any]:
     try:
-        model = service.get_model(model_identifier)
+        model = service.get_model(model_identifier, tenant)
     except ResourceNotFoundException:
         # the model's pattern is narrower than gateway ids (upper case, '_'), so it is checked
         # only for ids the gateway does not serve: a malformed one is a 400, not a 404

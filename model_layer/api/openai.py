@@ -25,7 +25,7 @@ from model_layer.api.error_handlers import render_error
 from model_layer.api.streaming import GuardedStreamingResponse, chain, first_event, guarded
 from model_layer.errors import GatewayError
 from model_layer.service import ModelService
-from model_layer.types import StreamEvent
+from model_layer.types import StreamEvent, Tenant
 from model_layer.wire.json_body import MalformedJSON, parse_json
 from model_layer.wire.openai import (
     ChatCompletionRequest,
@@ -79,19 +79,19 @@ def _model_entry(model_id: str, owned_by: str) -> dict[str, Any]:
 
 
 @router.get("/models")
-async def list_models(_: TenantDep, service: ServiceDep) -> dict[str, Any]:
-    data = [_model_entry(m.model_id, m.provider_name) for m in service.list_models()]
+async def list_models(tenant: TenantDep, service: ServiceDep) -> dict[str, Any]:
+    data = [_model_entry(m.model_id, m.provider_name) for m in service.list_models(tenant)]
     return {"object": "list", "data": data}
 
 
 @router.get("/models/{model_id:path}")
-async def retrieve_model(model_id: str, _: TenantDep, service: ServiceDep) -> dict[str, Any]:
-    model = service.get_model(model_id)
+async def retrieve_model(model_id: str, tenant: TenantDep, service: ServiceDep) -> dict[str, Any]:
+    model = service.get_model(model_id, tenant)
     return _model_entry(model.model_id, model.provider_name)
 
 
-def _check_kind(service: ModelService, model_id: str, kind: str, route: str) -> None:
-    model = service.get_model(model_id)
+def _check_kind(service: ModelService, tenant: Tenant, model_id: str, kind: str, route: str) -> None:
+    model = service.get_model(model_id, tenant)
     if model.kind != kind:
         raise invalid(f"model {model_id!r} is a {model.kind} model; it cannot serve {route}", "model")
 
@@ -106,7 +106,7 @@ async def chat_completions(
 ) -> JSONResponse | GuardedStreamingResponse:
     body = await _parse_body(request, ChatCompletionRequest)
     request_id = request.state.request_id
-    _check_kind(service, body.model, "chat", "/v1/chat/completions")
+    _check_kind(service, tenant, body.model, "chat", "/v1/chat/completions")
     chat = chat_request_from_openai(body, request_id)
     completion_id, created = f"chatcmpl-{request_id}", int(time.time())
     if not body.stream:
@@ -160,7 +160,7 @@ async def create_embeddings(
         raise invalid("input must be a non-empty string or a list of non-empty strings", "input")
     if len(texts) > 2048:
         raise invalid("input takes at most 2048 strings", "input")
-    _check_kind(service, body.model, "embedding", "/v1/embeddings")
+    _check_kind(service, tenant, body.model, "embedding", "/v1/embeddings")
     result = await service.embed(tenant, body.model, texts, request.state.request_id)
     if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):
         raise invalid(f"model {body.model!r} returns {len(result.vectors[0])} dimensions", "dimensions")

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 
 from model_layer.auth.keystore import KeyStore, policy_of
+from model_layer.errors import ServiceUnavailableException
+from model_layer.state import StateUnavailableError
 from model_layer.state.cache import RevisionCache, RevisionWatcher
 from model_layer.state.records import parse_iso
 from model_layer.types import Tenant
@@ -34,6 +36,10 @@ class Resolved:
         return self.expires_at is not None and self.expires_at <= now
 
 
+# A key not in this replica's cache cannot be checked while the store is down: retryable, not 500.
+STORE_DOWN = "The credential store is unavailable; retry shortly."
+
+
 class Credentials:
     def __init__(self, keys: KeyStore, watcher: RevisionWatcher, *, max_entries: int = 10_000):
         self.keys = keys
@@ -43,11 +49,17 @@ class Credentials:
     async def by_api_key(self, api_key: str) -> Resolved | None:
         """The key set an API key belongs to (None: unknown or revoked)."""
         digest = hashlib.sha256(api_key.encode()).hexdigest()
-        return await self._by_api_key.get(digest, self._load_api_key)
+        try:
+            return await self._by_api_key.get(digest, self._load_api_key)
+        except StateUnavailableError as exc:
+            raise ServiceUnavailableException(STORE_DOWN) from exc
 
     async def by_access_key(self, access_key_id: str) -> Resolved | None:
         """The key set and unsealed secret of an access key id (None: unknown or revoked)."""
-        return await self._by_access_key.get(access_key_id, self._load_access_key)
+        try:
+            return await self._by_access_key.get(access_key_id, self._load_access_key)
+        except StateUnavailableError as exc:
+            raise ServiceUnavailableException(STORE_DOWN) from exc
 
     def _load_api_key(self, digest: str) -> Resolved | None:
         found = self.keys.key_set_by_api_key_hash(digest)

@@ -21,6 +21,7 @@ from model_layer.errors import (
     InternalServerException,
     ModelErrorException,
     ModelNotReadyException,
+    ModelStreamErrorException,
     ModelTimeoutException,
     ResourceNotFoundException,
     ServiceUnavailableException,
@@ -38,6 +39,7 @@ ERRORS_BY_CODE: dict[str, type[GatewayError]] = {
         ModelNotReadyException,
         ModelTimeoutException,
         ModelErrorException,
+        ModelStreamErrorException,
         ValidationException,
         ResourceNotFoundException,
     )

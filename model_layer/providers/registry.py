@@ -135,7 +135,9 @@ class ModelRouter:
         return [model, *(self._models[f] for f in model.fallbacks if f != model.id)]
 
     def _timeout(self, request_timeout: float | None, model: ModelConfig) -> float:
-        return request_timeout or model.timeout_s or self.default_timeout_s
+        # A model's own timeout (strata.toml) is the most specific; the request's is the gateway's
+        # setting (STRATA_REQUEST_TIMEOUT_S), which the router's default also comes from.
+        return model.timeout_s or request_timeout or self.default_timeout_s
 
     # -- calls --------------------------------------------------------------------------------
 

@@ -91,7 +91,11 @@ async def with_timeout(
     try:
         while True:
             try:
-                event = await asyncio.wait_for(iterator.__anext__(), timeout_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # lands as the step finishes (CPython gh-86296), so a client that hung up would
+                # have its answer generated (and billed) to the end. It also saves a task per event.
+                async with asyncio.timeout(timeout_s):
+                    event = await iterator.__anext__()
             except StopAsyncIteration:
                 return
             except TimeoutError:
@@ -175,7 +179,8 @@ async def call_with_retries(
     """The same policy for one-shot calls (embeddings)."""
     for attempt in range(1, policy.max_attempts + 1):
         try:
-            return await asyncio.wait_for(call(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # see with_timeout for why not wait_for
+                return await call()
         except TimeoutError:
             raise ModelTimeoutException(f"Model {label} did not respond within {timeout_s:g} s") from None
         except Exception as raw:

@@ -27,7 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from strata.errors import ConfigurationError, StrataError
 from strata.home import create_private_file, ensure_dir, is_writable
@@ -67,13 +67,26 @@ class Database:
                 f"the state database {self.url} is read-only",
                 hint="point STRATA_HOME (or [state] url) at a writable location",
             )
-        with self.engine.connect().execution_options(strata_write=True) as conn, conn.begin():
+        with self._transaction(strata_write=True) as conn:
             yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with self._transaction() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self, **options: bool) -> Iterator[Connection]:
+        """A database that cannot be reached (or is locked past the busy timeout) is a
+        :class:`StateUnavailableError`, which the API answers as 503; other errors stay as they are."""
+        try:
+            with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise StateUnavailableError(
+                f"the state database {self.url} is unavailable ({type(exc.orig or exc).__name__})",
+                hint="retry shortly",
+            ) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

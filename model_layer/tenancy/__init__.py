@@ -75,8 +75,10 @@ def build_limiter(
     budgets: BudgetGuard | None = None,
     buckets: BucketStore | None = None,
     metrics: GatewayMetrics = DEFAULT_METRICS,
+    config: StrataConfig | None = None,
 ) -> RateLimiter:
-    config = _config(settings)
+    """Limits from ``config`` (the router's strata.toml; default: the one ``settings`` name)."""
+    config = config or _config(settings)
     return RateLimiter(
         buckets or build_bucket_store(settings),
         default_limits(settings, config),

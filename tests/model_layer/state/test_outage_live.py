@@ -152,3 +152,23 @@ def test_a_streams_last_event_arrives_only_once_its_usage_is_durable(outage):
             if chunk.usage is not None:
                 durable.append(raw.headers["x-request-id"] in _spooled(replica))
     assert durable == [True, True]
+
+
+def test_while_the_database_is_down_the_store_is_a_503_not_a_500(outage):
+    """What a replica cannot check without its database is a retryable 503 in each API's shape."""
+    pg, replica = outage
+    pg.stop()
+    try:
+        listing = Admin(replica).http.get("/tenants")
+        assert listing.status_code == 503, listing.text
+        assert listing.headers["x-amzn-errortype"] == "ServiceUnavailableException"
+        unknown = httpx.post(
+            replica.url + "/v1/chat/completions",
+            headers={"authorization": "Bearer sk-strata-not-cached-anywhere"},
+            json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+        assert unknown.status_code == 503, unknown.text
+        assert unknown.json()["error"]["code"] == "ServiceUnavailableException"
+    finally:
+        pg.start()
