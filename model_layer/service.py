@@ -33,7 +33,7 @@ from model_layer.types import (
     collect,
     fold,
 )
-from model_layer.wire.bounds import RequestBounds, check_chat_request
+from model_layer.wire.bounds import RequestBounds, check_chat_request, check_embedding_request
 
 log = logging.getLogger("strata.gateway")
 
@@ -230,6 +230,7 @@ class ModelService:
         self, tenant: Tenant, model_id: str, texts: list[str], request_id: str | None = None
     ) -> EmbeddingResult:
         model = self.get_model(model_id, tenant)
+        check_embedding_request(texts, self.bounds)
         admission = await self.limiter.admit(tenant, model.model_id, estimate_text_tokens(texts))
         started, error_code, outcome, result = time.monotonic(), None, COMPLETE, None
         try:

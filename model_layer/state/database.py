@@ -79,12 +79,14 @@ class Database:
     def _transaction(self, **options: bool) -> Iterator[Connection]:
         """A database that cannot be reached (or is locked past the busy timeout) is a
         :class:`StateUnavailableError`, which the API answers as 503; other errors stay as they are."""
+        driver_error = self.engine.dialect.loaded_dbapi.OperationalError  # raw cursor use (usage.py)
         try:
             with self.engine.connect().execution_options(**options) as conn, conn.begin():
                 yield conn
-        except OperationalError as exc:
+        except (OperationalError, driver_error) as exc:
+            cause = getattr(exc, "orig", None) or exc
             raise StateUnavailableError(
-                f"the state database {self.url} is unavailable ({type(exc.orig or exc).__name__})",
+                f"the state database {self.url} is unavailable ({type(cause).__name__})",
                 hint="retry shortly",
             ) from exc
 

@@ -11,8 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, case, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import case, func, select
 
 from model_layer.state.database import Database
 from model_layer.state.records import Spend, UsageRecord, UsageSummary
@@ -32,9 +31,16 @@ class UsageStore:
     def add_many(self, records: Sequence[UsageRecord]) -> None:
         if not records:
             return
+        insert_usage, add_spend = _SQL[self.db.dialect]
+        spend_rows = _spend_rows(records)
         with self.db.write() as conn:
-            conn.execute(insert(usage), [r.__dict__ for r in records])
-            _add_spend(conn, records)
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                cursor.executemany(insert_usage, [r.__dict__ for r in records])
+                if spend_rows:
+                    cursor.executemany(add_spend, spend_rows)
+            finally:
+                cursor.close()
 
     def add(self, record: UsageRecord) -> None:
         self.add_many([record])
@@ -105,19 +111,34 @@ class UsageStore:
         return [UsageRecord(**{k: v for k, v in row._mapping.items() if k in fields}) for row in rows]
 
 
-def _add_spend(conn: Connection, records: Sequence[UsageRecord]) -> None:
+# The batch goes to the driver directly (executemany on the transaction's own DBAPI connection):
+# SQLAlchemy's execution machinery cost ~10x the SQLite work itself (measured: 760 us against
+# 47 us for a one-record batch), and this runs for every metered call. The ON CONFLICT upsert is
+# the same in SQLite (>= 3.24) and PostgreSQL; only the parameter style differs.
+_USAGE_COLUMNS = [c.name for c in usage.columns if c.name != "id"]
+
+
+def _sql(dialect: str) -> tuple[str, str]:
+    mark = (lambda name: f"%({name})s") if dialect == "postgresql" else (lambda name: f":{name}")
+    insert_usage = (
+        f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) "
+        f"VALUES ({', '.join(mark(c) for c in _USAGE_COLUMNS)})"
+    )
+    add_spend = (
+        f"INSERT INTO spend (tenant_id, period, cost_usd) "
+        f"VALUES ({mark('tenant_id')}, {mark('period')}, {mark('cost_usd')}) "
+        "ON CONFLICT (tenant_id, period) DO UPDATE SET cost_usd = spend.cost_usd + excluded.cost_usd"
+    )
+    return insert_usage, add_spend
+
+
+_SQL = {dialect: _sql(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def _spend_rows(records: Sequence[UsageRecord]) -> list[dict[str, object]]:
     totals: dict[tuple[str, str], float] = defaultdict(float)
     for r in records:
         if r.cost_usd:
             for period in periods(r.at):
                 totals[(r.tenant_id, period)] += r.cost_usd
-    if not totals:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    rows = [{"tenant_id": t, "period": p, "cost_usd": v} for (t, p), v in sorted(totals.items())]
-    stmt = dialect.insert(spend)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[spend.c.tenant_id, spend.c.period],
-        set_={"cost_usd": spend.c.cost_usd + stmt.excluded.cost_usd},
-    )
-    conn.execute(stmt, rows)
+    return [{"tenant_id": t, "period": p, "cost_usd": v} for (t, p), v in sorted(totals.items())]

@@ -129,3 +129,19 @@ def test_the_gateway_serves_the_next_request(runtime, client):
     assert answer["output"]["message"]["content"][0]["text"] == "You said: hi"
     reply = client.chat.completions.create(model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content == "You said: hi"
+
+
+def test_embeddings_are_bounded_too(tmp_path, live_server, monkeypatch):
+    """Too many inputs, or too much text, is a 400 before the embedding engine sees it."""
+    import openai
+
+    from tests.model_layer.gateway_harness import EMBED_MODEL, build_gateway
+
+    monkeypatch.setenv("STRATA_MAX_EMBEDDING_INPUTS", "3")
+    gw = build_gateway(tmp_path)
+    with live_server(gw.app) as base_url:
+        client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=gw.keys.api_key, max_retries=0)
+        assert len(client.embeddings.create(model=EMBED_MODEL, input=["a", "b", "c"]).data) == 3
+        with pytest.raises(openai.BadRequestError, match="less than or equal to 3"):
+            client.embeddings.create(model=EMBED_MODEL, input=["a", "b", "c", "d"])
+    assert sum(r.requests for r in gw.usage.summarize()) == 1  # the refused call was not metered
