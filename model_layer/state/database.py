@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -74,6 +75,40 @@ class Database:
     def read(self) -> Iterator[Connection]:
         with self._transaction() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def raw_write(self) -> Iterator[Any]:
+        """A write transaction on a bare DBAPI cursor, for the one write on every call's path (usage).
+
+        SQLAlchemy's connection, event and transaction machinery cost more than SQLite's own work
+        for a small batch; here a pooled driver connection is used directly: ``BEGIN IMMEDIATE``
+        on SQLite (its connections are in autocommit mode, see :func:`_sqlite_rules`), psycopg's
+        implicit transaction on PostgreSQL, one commit.
+        """
+        if self.read_only:
+            raise StateReadOnlyError(f"the state database {self.url} is read-only")
+        driver_error = self.engine.dialect.loaded_dbapi.OperationalError
+        try:
+            conn = self.engine.raw_connection()
+        except OperationalError as exc:
+            raise StateUnavailableError(f"the state database {self.url} is unavailable") from exc
+        cursor = conn.cursor()
+        try:
+            if self.dialect == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            conn.commit()
+        except driver_error as exc:
+            conn.rollback()
+            raise StateUnavailableError(
+                f"the state database {self.url} is unavailable ({type(exc).__name__})"
+            ) from exc
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            cursor.close()
+            conn.close()  # back to the pool
 
     @contextlib.contextmanager
     def _transaction(self, **options: bool) -> Iterator[Connection]:
