@@ -222,17 +222,20 @@ def _alembic_config(conn: Connection) -> Config:
     return config
 
 
-def head_revision() -> str:
+def head_revision() -> frozenset[str]:
+    """The newest revision of every migration branch.
+
+    Each subsystem that keeps state (the core tables; guardrails, knowledge bases, agents) has a
+    branch of its own off the base revision, so their migrations never conflict.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None
-    return head
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
 
 
-def current_revision(db: Database) -> str | None:
+def current_revision(db: Database) -> frozenset[str]:
     with db.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 def migrate(db: Database) -> None:
@@ -246,7 +249,7 @@ def migrate(db: Database) -> None:
                 hint="run any strata command once with write access",
             )
         with _migration_lock(db), db.engine.connect().execution_options(strata_write=True) as conn:
-            command.upgrade(_alembic_config(conn), "head")
+            command.upgrade(_alembic_config(conn), "heads")
             conn.commit()
     except SQLAlchemyError as exc:
         raise StateUnavailableError(

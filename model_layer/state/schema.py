@@ -1,7 +1,11 @@
 """The gateway's shared state as SQLAlchemy Core tables: one schema for SQLite and PostgreSQL.
 
 The tables are the source of truth for migrations (``migrations/versions``): a change here needs
-a new revision there, and ``tests/model_layer/state`` checks the two agree.
+a new revision there, and ``tests/model_layer/state`` checks the two agree. Subsystems that keep
+state of their own (guardrails, knowledge bases, agents) declare their tables in their own
+``schema`` module on this same :data:`metadata`, and migrate them on a branch of their own
+(``branch_labels``, ``down_revision = "0001"``) in the same ``versions`` folder, so their
+migrations never conflict; :func:`~model_layer.state.database.migrate` upgrades every head.
 
 - ``tenants``: who may call, with what limits, models and budgets;
 - ``key_sets``: credentials issued to tenants (API key hashes, sealed SigV4 secrets);
