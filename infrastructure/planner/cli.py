@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--price-basis", help="sagemaker or ec2 (default: sagemaker; ec2 with --compare)."),
         ] = None,
         instance: Annotated[
-            list[str] | None, typer.Option("--instance", help="Only these (repeatable).")
+            list[str] | None, typer.Option("--instance", metavar="TYPE", help="Only these (repeatable).")
         ] = None,
         prices: Annotated[Path | None, typer.Option("--prices", help="JSON file overriding prices.")] = None,
         compare_: Annotated[

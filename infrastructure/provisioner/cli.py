@@ -174,7 +174,10 @@ def register(app: typer.Typer) -> None:
                 help="Autoscaling target: invocations per minute per instance (or copy).",
             ),
         ] = None,
-        env: Annotated[list[str] | None, typer.Option("--env", help="Extra container env KEY=VALUE.")] = None,
+        env: Annotated[
+            list[str] | None,
+            typer.Option("--env", metavar="KEY=VALUE", help="Extra container env (repeatable)."),
+        ] = None,
         region: Region = None,
         dry_run: DryRun = False,
         mock: Mock = False,

@@ -92,3 +92,10 @@ def test_help_of_every_command_shows_plain_flags(capsys):
         assert "<bool>" not in out, (path, out)  # a flag takes no value
         assert "--no-no-" not in out, (path, out)
         assert "[[" not in out, (path, out)
+
+
+def test_repeatable_options_show_what_to_type():
+    """A repeatable option names its value (TYPE, KEY=VALUE), not a Python type like <list[str]>."""
+    for args in (["plan", "--help"], ["provision", "--help"], ["tenants", "set", "--help"]):
+        out = subprocess.run([STRATA, *args], capture_output=True, text=True, timeout=60).stdout
+        assert "list[" not in out, args
