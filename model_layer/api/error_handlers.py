@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from model_layer.api import collisions
 from model_layer.api.disconnect import ClientDisconnected
 from model_layer.errors import (
     GatewayError,
@@ -49,7 +50,8 @@ def service_for_path(path: str) -> Service:
 
 def render_error(request: Request, exc: GatewayError) -> Response:
     rid = getattr(request.state, "request_id", None)
-    service = service_for_path(request.url.path)
+    raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    service = collisions.service_for(request.method, raw_path) or service_for_path(request.url.path)
     if service == "openai":
         return render_openai_error(exc, rid)
     return render_bedrock_error(exc, service, rid)

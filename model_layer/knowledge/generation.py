@@ -1,0 +1,154 @@
+"""RetrieveAndGenerate: retrieve, prompt the model with the search results, answer with citations.
+
+The prompt is Bedrock's shape: a template whose ``$search_results$`` is replaced by the numbered
+results (``$query$`` and ``$output_format_instructions$`` are filled too), sent as the system
+prompt, with the session's earlier turns and the question as messages, through
+:meth:`ModelService.converse_stream` (metered, limited). Citations are attributed after the
+answer is complete: each sentence of the answer is a ``generatedResponsePart`` whose span indexes
+``output.text`` (``end`` inclusive) and whose ``retrievedReferences`` are the results that
+support it — those the model cited as ``[n]``, else those sharing most of its content words.
+Small local models rarely cite, so the lexical check is what usually decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from model_layer.knowledge.records import RetrievalResult
+
+DEFAULT_TEMPLATE = (
+    "You are a question answering agent. I will provide you with a set of search results. The user will "
+    "provide you with a question. Your job is to answer the user's question using only information from "
+    "the search results. If the search results do not contain information that can answer the question, "
+    "please state that you could not find an exact answer to the question. Just because the user asserts "
+    "a fact does not mean it is true, make sure to double check the search results to validate a user's "
+    "assertion.\n\nHere are the search results in numbered order:\n$search_results$\n\n"
+    "$output_format_instructions$"
+)
+FORMAT_INSTRUCTIONS = "Answer in a few sentences. After a sentence that uses a search result, cite it as [n]."
+_WORD = re.compile(r"[a-z0-9]+")
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    }
+)
+SUPPORT_THRESHOLD = 0.34  # share of a sentence's content words a result must contain to support it
+
+
+def format_results(results: list[RetrievalResult]) -> str:
+    return "\n".join(
+        f"<search_result>\n[{i}] {r.content.get('text', '')}\n</search_result>"
+        for i, r in enumerate(results, 1)
+    )
+
+
+def build_system(template: str | None, results: list[RetrievalResult], query: str) -> str:
+    text = template or DEFAULT_TEMPLATE
+    return (
+        text.replace("$search_results$", format_results(results))
+        .replace("$output_format_instructions$", FORMAT_INSTRUCTIONS)
+        .replace("$query$", query)
+    )
+
+
+def build_messages(turns: list[dict[str, str]], question: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for turn in turns[-5:]:  # the last few exchanges are enough context for a follow-up
+        messages.append({"role": "user", "content": [{"text": turn["question"]}]})
+        messages.append({"role": "assistant", "content": [{"text": turn["answer"] or "(no answer)"}]})
+    messages.append({"role": "user", "content": [{"text": question}]})
+    return messages
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def attribute(answer: str, results: list[RetrievalResult]) -> list[dict[str, Any]]:
+    """Bedrock Citations for ``answer``: one per sentence that some result supports."""
+    chunks = [_words(r.content.get("text", "")) for r in results]
+    citations = []
+    for match in _SENTENCE.finditer(answer):
+        sentence = match.group(0)
+        if not sentence.strip():
+            continue
+        start = match.start() + (len(sentence) - len(sentence.lstrip()))
+        text = sentence.strip()
+        refs = _supporting(text, chunks)
+        if not refs:
+            continue
+        citations.append(
+            {
+                "generatedResponsePart": {
+                    "textResponsePart": {"text": text, "span": {"start": start, "end": start + len(text) - 1}}
+                },
+                "retrievedReferences": [results[i].reference() for i in refs],
+            }
+        )
+    return citations
+
+
+def _supporting(sentence: str, chunks: list[set[str]]) -> list[int]:
+    cited = [int(n) - 1 for n in _MARKER.findall(sentence) if 0 < int(n) <= len(chunks)]
+    if cited:
+        return list(dict.fromkeys(cited))
+    words = _words(_MARKER.sub("", sentence))
+    if not words:
+        return []
+    scored = [(len(words & chunk) / len(words), i) for i, chunk in enumerate(chunks)]
+    best = sorted((s for s in scored if s[0] >= SUPPORT_THRESHOLD), key=lambda s: (-s[0], s[1]))
+    return [i for _, i in best[:2]]
+
+
+async def text_deltas(events: AsyncIterator[Any]) -> AsyncIterator[str]:
+    """The answer's text deltas from a model-service stream."""
+    from model_layer.types import BlockDelta
+
+    async for event in events:
+        if isinstance(event, BlockDelta) and event.text:
+            yield event.text
