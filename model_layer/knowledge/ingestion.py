@@ -86,6 +86,7 @@ class JobRunner:
         self.owner = uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._running: dict[str, str | None] = {}  # job id -> its status at the last heartbeat
         self._loop_task: asyncio.Task | None = None
         self._closed = False
 
@@ -107,7 +108,10 @@ class JobRunner:
         while not self._closed:
             try:
                 while len(self._tasks) < settings.max_concurrent_jobs:
-                    job = await asyncio.to_thread(self.k.store.claim_job, self.owner, settings.job_lease_s)
+                    running = list(self._running)
+                    job = await asyncio.to_thread(
+                        self.k.store.claim_job, self.owner, settings.job_lease_s, running
+                    )
                     if job is None:
                         break
                     task = asyncio.create_task(self.run(job), name=f"kb-job-{job.ingestion_job_id}")
@@ -123,8 +127,22 @@ class JobRunner:
         self._tasks.discard(task)
         self._wake.set()  # a slot is free
 
+    async def _heartbeat(self, job: IngestionJob) -> None:
+        """Renew the lease a few times per lease period, whatever the job is busy with."""
+        interval = self.k.settings.job_lease_s / 3
+        while True:
+            try:
+                status = await asyncio.to_thread(self.k.store.heartbeat, job.ingestion_job_id, self.owner)
+            except Exception:  # a database blip: keep the last status, the lease has slack
+                log.warning("heartbeat of ingestion job %s failed", job.ingestion_job_id)
+            else:
+                self._running[job.ingestion_job_id] = status
+            await asyncio.sleep(interval)
+
     async def run(self, job: IngestionJob) -> None:
         store = self.k.store
+        self._running[job.ingestion_job_id] = job.status
+        heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             await self._ingest(job)
         except JobStopped:
@@ -136,9 +154,16 @@ class JobRunner:
             log.exception("ingestion job %s failed", job.ingestion_job_id)
             reason = getattr(exc, "message", None) or type(exc).__name__
             await asyncio.to_thread(
-                store.set_job, job.ingestion_job_id, status=JOB_FAILED, failure_reasons=[reason]
+                store.set_job,
+                job.ingestion_job_id,
+                self.owner,
+                status=JOB_FAILED,
+                failure_reasons=[reason],
+                owner=None,
             )
         finally:
+            heartbeat.cancel()
+            self._running.pop(job.ingestion_job_id, None)
             await asyncio.to_thread(self._drop_orphan, job)
 
     def _drop_orphan(self, job: IngestionJob) -> None:
@@ -147,7 +172,9 @@ class JobRunner:
             self.k.drop_collection(job.tenant_id, job.knowledge_base_id)
 
     def _check(self, job: IngestionJob) -> None:
+        """Between documents: stop if the job was stopped, deleted or taken over (lease lost)."""
         status = self.k.store.heartbeat(job.ingestion_job_id, self.owner)
+        self._running[job.ingestion_job_id] = status
         if status is None or status in (JOB_STOPPING, JOB_STOPPED):
             raise JobStopped()
 
@@ -158,7 +185,7 @@ class JobRunner:
         if kb is None or ds is None:
             raise JobStopped()
         await asyncio.to_thread(self._check, job)
-        await asyncio.to_thread(store.set_job, job_id, status=JOB_IN_PROGRESS)
+        await asyncio.to_thread(store.set_job, job_id, self.owner, status=JOB_IN_PROGRESS)
         source = self.k.source_for(ds)
         if not job.planned:
             listing = await asyncio.to_thread(lambda: list(source.list()))
@@ -251,10 +278,8 @@ class JobRunner:
         store.bump_index_version(indexer.kb.knowledge_base_id)
         current = store.get_job(None, job.ingestion_job_id)
         if current is not None:
-            store.set_job(
-                job.ingestion_job_id,
-                statistics=statistics(current.statistics, store.item_counts(job.ingestion_job_id)),
-            )
+            counts = store.item_counts(job.ingestion_job_id)
+            store.set_job(job.ingestion_job_id, self.owner, statistics=statistics(current.statistics, counts))
 
     def _finish(self, job: IngestionJob, status: str) -> None:
         store = self.k.store
@@ -263,8 +288,11 @@ class JobRunner:
             return  # its KB or data source was deleted
         counts = store.item_counts(job.ingestion_job_id)
         reasons = [f"{uri}: {reason}" for uri, reason in store.failed_items(job.ingestion_job_id)]
+        # Only while this runner holds the job: a runner that lost its lease must not overwrite
+        # the status the runner that took over will write.
         store.set_job(
             job.ingestion_job_id,
+            self.owner,
             status=status,
             statistics=statistics(current.statistics, counts),
             failure_reasons=reasons or None,

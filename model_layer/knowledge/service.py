@@ -51,6 +51,7 @@ class KnowledgeService:
         region: str = "us-east-1",
         vectors: VectorStore | None = None,
         extra_folder_roots: list[Path] | None = None,
+        any_folder: bool = False,  # the CLI, as the local user, may index any folder it can read
     ):
         self.store = KnowledgeStore(db)
         self.models = models
@@ -59,6 +60,8 @@ class KnowledgeService:
         self.vectors = vectors or open_vector_store(settings, home)
         self.lexical = LexicalIndexes()
         self.folder_roots = settings.allowed_folders() + [p.resolve() for p in extra_folder_roots or []]
+        if any_folder:
+            self.folder_roots.append(Path("/"))
         self.runner = JobRunner(self)
 
     async def start(self) -> None:

@@ -267,8 +267,9 @@ class KnowledgeStore:
         page, token = _page(rows, offset, limit)
         return [_job(r) for r in page], token
 
-    def claim_job(self, owner: str, lease_s: float) -> IngestionJob | None:
-        """Take one runnable job: not started by anyone, or whose runner's lease ran out."""
+    def claim_job(self, owner: str, lease_s: float, running: Iterable[str] = ()) -> IngestionJob | None:
+        """Take one runnable job: not started by anyone, or whose runner's lease ran out (never
+        one of ``running``, the jobs this runner is already working on)."""
         c = t.ingestion_jobs.c
         cutoff = now() - lease_s
         with self.db.write() as conn:
@@ -277,6 +278,7 @@ class KnowledgeStore:
                 .where(
                     c.status.in_(RUNNING_JOB_STATUSES),
                     or_(c.owner.is_(None), c.heartbeat_at < cutoff),
+                    c.ingestion_job_id.not_in(list(running)),
                 )
                 .order_by(c.started_at)
                 .limit(1)
@@ -306,16 +308,19 @@ class KnowledgeStore:
                 return None
             return conn.execute(select(c.status).where(c.ingestion_job_id == job_id)).scalar()
 
-    def set_job(self, job_id: str, **values: Any) -> None:
+    def set_job(self, job_id: str, held_by: str | None = None, **values: Any) -> bool:
+        """Update a job (only while ``held_by`` owns it, if given); False if nothing was updated."""
         if "statistics" in values:
             values["statistics"] = _dump(values["statistics"])
         if "failure_reasons" in values:
             values["failure_reasons"] = _dump(values["failure_reasons"])
         values["updated_at"] = now()
+        c = t.ingestion_jobs.c
+        query = update(t.ingestion_jobs).where(c.ingestion_job_id == job_id)
+        if held_by is not None:
+            query = query.where(c.owner == held_by)
         with self.db.write() as conn:
-            conn.execute(
-                update(t.ingestion_jobs).where(t.ingestion_jobs.c.ingestion_job_id == job_id).values(**values)
-            )
+            return conn.execute(query.values(**values)).rowcount > 0
 
     def request_stop(self, job_id: str) -> None:
         c = t.ingestion_jobs.c
