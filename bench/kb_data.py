@@ -1,0 +1,87 @@
+"""The labelled retrieval set of bench/kb.py (bench/data/kb/corpus.json) written out as files in
+their formats, with .metadata.json sidecars, and the retrieval metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+CORPUS = Path(__file__).resolve().parent / "data" / "kb" / "corpus.json"
+
+
+def load() -> dict[str, Any]:
+    return json.loads(CORPUS.read_text(encoding="utf-8"))
+
+
+def _pdf(text: str) -> bytes:
+    lines = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in text.splitlines()]
+    stream = "BT /F1 11 Tf 14 TL 50 780 Td " + " ".join(f"({line}) Tj T*" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(f"{n} 0 obj\n{body}\nendobj\n".encode("latin-1"))
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def _docx(text: str) -> bytes:
+    import docx
+
+    document = docx.Document()
+    for paragraph in text.split("\n\n"):
+        document.add_paragraph(paragraph)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def write_corpus(folder: Path) -> dict[str, str]:
+    """Write every document; returns {file name: document id}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {}
+    for doc in load()["documents"]:
+        name = f"{doc['id']}.{doc['format']}"
+        text, path = doc["text"], folder / name
+        if doc["format"] == "pdf":
+            path.write_bytes(_pdf(text))
+        elif doc["format"] == "docx":
+            path.write_bytes(_docx(text))
+        elif doc["format"] == "html":
+            body = "".join(f"<p>{p}</p>" for p in text.split("\n\n"))
+            path.write_text(f"<html><head><title>{doc['id']}</title></head><body>{body}</body></html>")
+        else:
+            path.write_text(text, encoding="utf-8")
+        (folder / f"{name}.metadata.json").write_text(json.dumps({"metadataAttributes": doc["meta"]}))
+        names[name] = doc["id"]
+    return names
+
+
+def metrics(ranked_docs: list[str], relevant: set[str]) -> dict[str, float]:
+    """recall@5, reciprocal rank and nDCG@10 (binary relevance) of one ranking of document ids."""
+    top5 = ranked_docs[:5]
+    recall = len(relevant & set(top5)) / len(relevant)
+    rr = next((1 / i for i, d in enumerate(ranked_docs, 1) if d in relevant), 0.0)
+    dcg = sum(1 / math.log2(i + 1) for i, d in enumerate(ranked_docs[:10], 1) if d in relevant)
+    ideal = sum(1 / math.log2(i + 1) for i in range(1, min(len(relevant), 10) + 1))
+    return {"recall@5": recall, "mrr": rr, "ndcg@10": dcg / ideal}
+
+
+def dedupe(ids: list[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
