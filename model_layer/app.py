@@ -138,6 +138,10 @@ def _include_routers(app: FastAPI) -> None:
 
     for module in (ops, runtime, guardrail_runtime, control, guardrails, openai, admin):
         app.include_router(module.router)
+    from model_layer.api import agents, agents_runtime
+
+    for module in (agents, agents_runtime):
+        app.include_router(module.router)
 
 
 class RequestIdMiddleware:

@@ -144,6 +144,13 @@ class ModelStreamErrorException(GatewayError):
     code, status, openai_type = "ModelStreamErrorException", 424, "server_error"
 
 
+class DependencyFailedException(GatewayError):
+    """Something an agent depends on failed (an action group's function said FAILURE, the loop ran
+    out of iterations); ``extra`` may carry ``resourceName``."""
+
+    code, status, openai_type = "DependencyFailedException", 424, "server_error"
+
+
 # (code, service) -> status where a service's model differs from the default.
 _SERVICE_STATUS: dict[tuple[str, Service], int] = {
     ("ConflictException", "bedrock-agent"): 409,
