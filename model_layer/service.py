@@ -17,8 +17,16 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from model_layer.call_context import note_call
-from model_layer.errors import AccessDeniedException
+from model_layer.errors import AccessDeniedException, ValidationException
 from model_layer.estimate import estimate_input_tokens, estimate_text_tokens
+from model_layer.guardrails.converse import (
+    GuardedCall,
+    GuardrailConfig,
+    blocked_events,
+    guard_output,
+    input_blocks,
+    mask_input,
+)
 from model_layer.types import (
     BlockDelta,
     ChatRequest,
@@ -140,18 +148,91 @@ class ModelService:
     # --- chat ------------------------------------------------------------------------------------
 
     async def converse_stream(
-        self, tenant: Tenant, request: ChatRequest, operation: str = "Converse"
+        self,
+        tenant: Tenant,
+        request: ChatRequest,
+        operation: str = "Converse",
+        guardrail: GuardrailConfig | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        """Admit *before* the first byte, then stream; settling and metering happen when it ends."""
+        """Admit *before* the first byte, then stream; settling and metering happen when it ends.
+
+        With a ``guardrail``, the input is checked before admission: a blocked input never reaches
+        the model (nor costs its tokens), and the output is checked as it streams.
+        """
         model = self.get_model(request.model_id, tenant)
         check_chat_request(request, self.bounds)
         request.tenant_id = tenant.tenant_id
+        call = None
+        if guardrail is not None:
+            call = await self._guard_input(tenant, request, guardrail, operation)
+            if call.input is not None and call.input.blocked:
+                return self._blocked(tenant, model, request, operation, call)
         worst_case = estimate_input_tokens(request) + (request.max_tokens or model.context_window)
         admission = await self.limiter.admit(tenant, model.model_id, worst_case)
-        return self._metered(tenant, model, request, operation, admission)
+        return self._metered(tenant, model, request, operation, admission, call)
+
+    # --- guardrails ------------------------------------------------------------------------------
+
+    async def _guard_input(
+        self, tenant: Tenant, request: ChatRequest, config: GuardrailConfig, operation: str
+    ) -> GuardedCall:
+        if self.guardrails is None:
+            raise ValidationException("Guardrails are not enabled on this gateway")
+        call = GuardedCall(config)
+        call.compiled = await self.guardrails.compiled(tenant.tenant_id, config.identifier, config.version)
+        blocks, refs = input_blocks(request)
+        if blocks:
+            call.input = await self.guardrails.apply_blocks(
+                tenant, config.identifier, config.version, "INPUT", blocks,
+                full=config.full, operation=operation, request_id=request.request_id,
+            )  # fmt: skip
+            if call.input.intervened and not call.input.blocked:
+                mask_input(request, refs, call.input.texts)
+        return call
+
+    async def _blocked(
+        self, tenant: Tenant, model: ModelInfo, request: ChatRequest, operation: str, call: GuardedCall
+    ) -> AsyncIterator[StreamEvent]:
+        """The answer to a blocked input: the configured message, metered as a call of no tokens."""
+        events = blocked_events(call.compiled.blocked_input_messaging, call)
+        for event in events[:-1]:
+            yield event
+        note_call(operation, model.model_id, Usage(), None)
+        await asyncio.shield(
+            self.meter.record(
+                tenant=tenant, model=model, operation=operation, usage=Usage(), latency_ms=0,
+                request_id=request.request_id, error_code=None, outcome=COMPLETE,
+            )
+        )  # fmt: skip
+        yield events[-1]
+
+    def _model_events(
+        self, tenant: Tenant, request: ChatRequest, call: GuardedCall | None, operation: str
+    ) -> AsyncIterator[StreamEvent]:
+        events = self.router.converse_stream(request)
+        if call is None:
+            return events
+        config = call.config
+
+        async def check(blocks):
+            return await self.guardrails.apply_blocks(
+                tenant, config.identifier, config.version, "OUTPUT", blocks,
+                full=config.full, operation=operation, request_id=request.request_id,
+            )  # fmt: skip
+
+        def so_far(deltas: int) -> Usage:
+            return _usage_so_far(request, 1, deltas, COMPLETE, None)
+
+        return guard_output(events, check, call, call.compiled.blocked_outputs_messaging, so_far)
 
     async def _metered(
-        self, tenant: Tenant, model: ModelInfo, request: ChatRequest, operation: str, admission: Any
+        self,
+        tenant: Tenant,
+        model: ModelInfo,
+        request: ChatRequest,
+        operation: str,
+        admission: Any,
+        call: GuardedCall | None = None,
     ) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
         usage: Usage | None = None
@@ -159,7 +240,7 @@ class ModelService:
         # Keep the events only when the meter logs bodies: the common path stores nothing.
         seen: list[StreamEvent] | None = [] if getattr(self.meter, "wants_bodies", False) else None
         try:
-            async for event in self.router.converse_stream(request):
+            async for event in self._model_events(tenant, request, call, operation):
                 events += 1
                 if isinstance(event, BlockDelta):
                     deltas += 1
@@ -222,10 +303,14 @@ class ModelService:
         )
 
     async def converse(
-        self, tenant: Tenant, request: ChatRequest, operation: str = "Converse"
+        self,
+        tenant: Tenant,
+        request: ChatRequest,
+        operation: str = "Converse",
+        guardrail: GuardrailConfig | None = None,
     ) -> ChatResponse:
         request.stream = False  # nobody reads it as a stream: the provider may call upstream in one go
-        return await collect(await self.converse_stream(tenant, request, operation))
+        return await collect(await self.converse_stream(tenant, request, operation, guardrail))
 
     # --- embeddings and tokens -------------------------------------------------------------------
 

@@ -125,6 +125,7 @@ class MessageStop:
 class Metadata:
     usage: Usage
     latency_ms: int = 0
+    trace: dict[str, Any] | None = None  # Converse's ``trace`` (``{"guardrail": …}``) when asked for
 
 
 StreamEvent = MessageStart | BlockStart | BlockDelta | BlockStop | MessageStop | Metadata
@@ -139,6 +140,7 @@ class ChatResponse:
     usage: Usage
     latency_ms: int = 0
     additional_fields: dict[str, Any] | None = None
+    trace: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -163,7 +165,7 @@ def fold(events: Iterable[StreamEvent]) -> ChatResponse:
     blocks: dict[int, dict[str, Any]] = {}
     tool_json: dict[int, list[str]] = {}
     stop: StopReason = "end_turn"
-    usage, latency, extra = Usage(), 0, None
+    usage, latency, extra, trace = Usage(), 0, None, None
     for ev in events:
         if isinstance(ev, BlockStart) and ev.tool_use is not None:
             blocks[ev.index] = {"toolUse": {"toolUseId": ev.tool_use.tool_use_id, "name": ev.tool_use.name}}
@@ -180,12 +182,12 @@ def fold(events: Iterable[StreamEvent]) -> ChatResponse:
         elif isinstance(ev, MessageStop):
             stop, extra = ev.stop_reason, ev.additional_fields
         elif isinstance(ev, Metadata):
-            usage, latency = ev.usage, ev.latency_ms
+            usage, latency, trace = ev.usage, ev.latency_ms, ev.trace
     for index, parts in tool_json.items():
         raw = "".join(parts)
         blocks[index]["toolUse"]["input"] = json.loads(raw) if raw else {}
     content = [blocks[i] for i in sorted(blocks)]
-    return ChatResponse(content, stop, usage, latency, extra)
+    return ChatResponse(content, stop, usage, latency, extra, trace)
 
 
 # --- models and tenants --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from model_layer.api.disconnect import cancel_on_disconnect
 from model_layer.api.error_handlers import render_error
 from model_layer.api.streaming import GuardedStreamingResponse, chain, first_event, guarded
 from model_layer.errors import GatewayError
+from model_layer.guardrails.converse import invoke_guardrail_fields, openai_guardrail_config
 from model_layer.service import ModelService
 from model_layer.types import StreamEvent, Tenant
 from model_layer.wire.json_body import MalformedJSON, parse_json
@@ -108,18 +109,24 @@ async def chat_completions(
     request_id = request.state.request_id
     _check_kind(service, tenant, body.model, "chat", "/v1/chat/completions")
     chat = chat_request_from_openai(body, request_id)
+    # strata's extension: Converse's guardrailConfig as a body field (openai SDK: extra_body=...)
+    guardrail = openai_guardrail_config((body.model_extra or {}).get("guardrailConfig"))
     completion_id, created = f"chatcmpl-{request_id}", int(time.time())
     if not body.stream:
-        response = await cancel_on_disconnect(request, service.converse(tenant, chat, "ChatCompletions"))
+        response = await cancel_on_disconnect(
+            request, service.converse(tenant, chat, "ChatCompletions", guardrail)
+        )
         payload = completion_from_response(
             response, model=body.model, completion_id=completion_id, created=created
         )
+        if guardrail is not None:
+            payload |= invoke_guardrail_fields(response.stop_reason, response.trace)
         return JSONResponse(payload)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     translator = ChunkTranslator(
         model=body.model, completion_id=completion_id, created=created, include_usage=include_usage
     )
-    events = await service.converse_stream(tenant, chat, "ChatCompletionsStream")
+    events = await service.converse_stream(tenant, chat, "ChatCompletionsStream", guardrail)
     # Wait for the first event before answering, so that an error the provider raises at once
     # (model not loaded, timeout) is a real HTTP error rather than an error inside a 200 stream.
     first = await first_event(events)

@@ -23,6 +23,7 @@ from model_layer.api.deps import ServiceDep, TenantDep, request_id, request_time
 from model_layer.api.disconnect import cancel_on_disconnect
 from model_layer.api.streaming import GuardedStreamingResponse, chain, first_event, guarded
 from model_layer.errors import GatewayError, ValidationException
+from model_layer.guardrails.converse import GuardrailConfig, invoke_guardrail_config, invoke_guardrail_fields
 from model_layer.service import ModelService
 from model_layer.types import ChatRequest, Metadata, ModelInfo, StreamEvent, Usage
 from model_layer.wire import eventstream
@@ -74,7 +75,8 @@ async def converse(
 ) -> Response:
     body = parse_json_body(await request.body())
     chat = _converse_input(request, service, model_id, body, "Converse")
-    response = await cancel_on_disconnect(request, service.converse(tenant, chat, "Converse"))
+    guardrail = GuardrailConfig.from_converse(body.get("guardrailConfig"))
+    response = await cancel_on_disconnect(request, service.converse(tenant, chat, "Converse", guardrail))
     return JSONResponse(converse_response(response, body.get("additionalModelResponseFieldPaths")))
 
 
@@ -87,7 +89,8 @@ async def converse_stream(
 ) -> Response:
     body = parse_json_body(await request.body())
     chat = _converse_input(request, service, model_id, body, "ConverseStream")
-    events = await service.converse_stream(tenant, chat, "ConverseStream")
+    guardrail = GuardrailConfig.from_converse(body.get("guardrailConfig"))
+    events = await service.converse_stream(tenant, chat, "ConverseStream", guardrail)
     first = await first_event(events)
     paths = body.get("additionalModelResponseFieldPaths")
     return EventStreamResponse(_converse_frames(first, events, paths))
@@ -133,7 +136,7 @@ async def invoke_model(
     tenant: TenantDep,
     service: ServiceDep,
 ) -> Response:
-    model, raw = await _invoke_input(request, service, model_id, "InvokeModel")
+    model, raw, guardrail = await _invoke_input(request, service, model_id, "InvokeModel")
     started = time.monotonic()
     if model.kind == "embedding":
         embedder = embedding_family_for(model)
@@ -144,8 +147,12 @@ async def invoke_model(
     else:
         family = chat_family_for(model)
         chat = _chat_from_native(request, model, family, parse_native_body(raw, family))
-        response = await cancel_on_disconnect(request, service.converse(tenant, chat, "InvokeModel"))
+        response = await cancel_on_disconnect(
+            request, service.converse(tenant, chat, "InvokeModel", guardrail)
+        )
         payload = family.to_response(model, response)
+        if guardrail is not None:
+            payload |= invoke_guardrail_fields(response.stop_reason, response.trace)
         usage, latency = response.usage, response.latency_ms or _ms_since(started)
     return Response(
         json.dumps(payload, ensure_ascii=False),
@@ -163,28 +170,26 @@ async def invoke_model_with_response_stream(
     tenant: TenantDep,
     service: ServiceDep,
 ) -> Response:
-    model, raw = await _invoke_input(request, service, model_id, "InvokeModelWithResponseStream")
+    model, raw, guardrail = await _invoke_input(request, service, model_id, "InvokeModelWithResponseStream")
     if model.kind != "chat" or not model.streaming:
         raise ValidationException(f"The model {model.model_id} is unsupported for streaming.")
     family = chat_family_for(model)
     chat = _chat_from_native(request, model, family, parse_native_body(raw, family))
     started = time.monotonic()
-    events = await service.converse_stream(tenant, chat, "InvokeModelWithResponseStream")
+    events = await service.converse_stream(tenant, chat, "InvokeModelWithResponseStream", guardrail)
     first = await first_event(events)
-    frames = _invoke_frames(first, events, family, model, started)
+    frames = _invoke_frames(first, events, family, model, started, guardrail is not None)
     return EventStreamResponse(frames, headers={"X-Amzn-Bedrock-Content-Type": "application/json"})
 
 
 async def _invoke_input(
     request: Request, service: ModelService, model_id: str, operation: str
-) -> tuple[ModelInfo, bytes]:
+) -> tuple[ModelInfo, bytes, GuardrailConfig | None]:
     """Check the header and path members, resolve the model; the body is the family's to parse."""
     params = bind_params(SERVICE, operation, path={"modelId": model_id}, headers=request.headers)
     validate_input(SERVICE, operation, params=params)
-    if params.get("guardrailIdentifier") is not None:
-        raise ValidationException("Guardrails on InvokeModel are not supported by this gateway yet")
     check_media_types(params.get("contentType"), params.get("accept"))
-    return service.get_model(model_id), await request.body()
+    return service.get_model(model_id), await request.body(), invoke_guardrail_config(params)
 
 
 def _chat_from_native(
@@ -202,16 +207,21 @@ async def _invoke_frames(
     family: ChatFamily,
     model: ModelInfo,
     started: float,
+    with_guardrail: bool = False,
 ) -> AsyncIterator[bytes]:
     translator = family.stream(model)
     first_byte_ms = _ms_since(started)
 
     async def encode() -> AsyncIterator[bytes]:
+        stop_reason = None
         async for event in chain(first, events):
             chunks = translator.translate(event)
+            stop_reason = getattr(event, "stop_reason", stop_reason)
             if isinstance(event, Metadata) and chunks:
                 metrics = invocation_metrics(event.usage, _ms_since(started), first_byte_ms)
                 chunks[-1]["amazon-bedrock-invocationMetrics"] = metrics
+                if with_guardrail:
+                    chunks[-1] |= invoke_guardrail_fields(stop_reason, event.trace)
             for chunk in chunks:
                 data = json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode()
                 yield eventstream.encode_event("chunk", {"bytes": base64.b64encode(data).decode()})

@@ -50,11 +50,20 @@ def luhn(value: str) -> bool:
     return bool(digits) and total % 10 == 0
 
 
+# Issuer prefixes (IIN ranges) of the card networks: Visa, Mastercard, Amex, Discover, Diners,
+# JCB (incl. the old 1800/2131 ranges) and Maestro (12-19 digits).
+_CARD_PREFIXES = ("4", "5", "6", "34", "37", "30", "36", "38", "39", "35", "1800", "2131", "0604")
+
+
 def _card(value: str) -> bool:
     d = _digits(value)
-    if not 13 <= len(d) <= 19 or not luhn(d):
+    if not 12 <= len(d) <= 19 or not luhn(d) or len(set(d)) == 1:
         return False
-    return d[0] in "3456" or d[:2] in {"22", "23", "24", "25", "26", "27"}
+    if d[:2] in {"22", "23", "24", "25", "26", "27"}:  # Mastercard's 2-series
+        return len(d) == 16
+    if len(d) == 12:  # only Maestro issues 12-digit cards
+        return d.startswith(("50", "56", "57", "58", "6", "0604"))
+    return d.startswith(_CARD_PREFIXES)
 
 
 def ssn(value: str) -> bool:
@@ -123,9 +132,16 @@ def vin(value: str) -> bool:
     return v[8] == check
 
 
+_EXTENSION = regex.compile(r"(?i)\s?(?:x|ext\.?)\s?\d{1,5}$")
+
+
 def _phone(value: str) -> bool:
+    value = _EXTENSION.sub("", value.strip())
     d = _digits(value)
-    if value.strip().startswith("+"):
+    if value.startswith(("+1", "001")):  # NANP written internationally
+        d = d if value.startswith("+") else d[2:]
+        return len(d) == 11 and d[0] == "1" and d[1] not in "01" and d[4] not in "01"
+    if value.startswith(("+", "00")):
         return 8 <= len(d) <= 15
     if len(d) == 11 and d[0] == "1":
         d = d[1:]
@@ -144,6 +160,28 @@ def _p(pattern: str) -> regex.Pattern[str]:
 _B = r"(?<![\w@./-])"  # a value starts at a token boundary
 _E = r"(?![\w@/-]|\.\w)"  # and ends at one (a full stop may follow)
 
+# USPS street suffixes (Publication 28, appendix C1), full and abbreviated, for street addresses.
+_STREET_SUFFIXES = (
+    "Alley|Annex|Arcade|Avenue|Ave|Bayou|Beach|Bend|Bluffs?|Bottom|Boulevard|Blvd|Branch|Bridge|Brooks?|"
+    "Burgs?|Bypass|Camp|Canyon|Cape|Causeway|Centers?|Circles?|Cir|Cliffs?|Club|Commons?|Corners?|Course|"
+    "Courts?|Ct|Coves?|Creek|Crescent|Crest|Crossing|Crossroads?|Curve|Dale|Dam|Divide|Drives?|Dr|Estates?|"
+    "Expressway|Extensions?|Falls?|Ferry|Fields?|Flats?|Fords?|Forest|Forges?|Forks?|Fort|Freeway|Gardens?|"
+    "Gateway|Glens?|Greens?|Groves?|Harbors?|Haven|Heights|Highway|Hwy|Hills?|Hollow|Inlet|Islands?|Isle|"
+    "Junctions?|Keys?|Knolls?|Lakes?|Land|Landing|Lane|Ln|Lights?|Loaf|Locks?|Lodge|Loop|Mall|Manors?|"
+    "Meadows?|Mews|Mills?|Mission|Motorway|Mount|Mountains?|Neck|Orchard|Oval|Overpass|Parks?|Parkways?|"
+    "Pkwy|Pass|Passage|Path|Pike|Pines?|Place|Pl|Plains?|Plaza|Points?|Ports?|Prairie|Radial|Ramp|Ranch|"
+    "Rapids?|Rest|Ridges?|River|Roads?|Rd|Route|Row|Rue|Run|Shoals?|Shores?|Skyway|Springs?|Spurs?|"
+    "Squares?|Sq|Station|Stravenue|Stream|Streets?|St|Summit|Terrace|Ter|Throughway|Trace|Track|"
+    "Trafficway|Trail|Trl|Trailer|Tunnel|Turnpike|Underpass|Unions?|Valleys?|Via|Viaduct|Views?|"
+    "Villages?|Ville|Vista|Walks?|Wall|Ways?|Wells?"
+)
+_ADDRESS = (
+    r"\b\d{1,6}(?:\s?[A-Z])?\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}[\p{L}'.-]*\s+){1,4}"
+    rf"(?:{_STREET_SUFFIXES})\b\.?"
+    r"(?:,?\s+(?:Apt\.?|Suite|Unit|#)\s*\w+)?"
+    r"(?:(?:,|\n)\s*(?:\p{Lu}[\p{L}'.-]*\s?){1,3})?(?:,?\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
+)
+
 RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer("EMAIL", _p(r"(?i)(?<![\w.+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}\b")),
     Recognizer("URL", _p(r"(?i)\b(?:https?://|www\.)[^\s<>\"'()]+[^\s<>\"'().,;:!?]")),
@@ -154,7 +192,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         lambda v: any(c.isdigit() for c in v) and any(c.islower() for c in v) and any(c.isupper() for c in v),
         _c(r"secret|aws_secret_access_key|secret[_ ]access[_ ]key|credentials?"),
     ),
-    Recognizer("CREDIT_DEBIT_CARD_NUMBER", _p(_B + r"(?:\d[ -]?){12,18}\d" + _E), _card),
+    Recognizer("CREDIT_DEBIT_CARD_NUMBER", _p(_B + r"(?:\d[ -]?){11,18}\d" + _E), _card),
     Recognizer("US_SOCIAL_SECURITY_NUMBER", _p(_B + r"\d{3}-\d{2}-\d{4}" + _E), ssn),
     Recognizer(
         "US_SOCIAL_SECURITY_NUMBER",
@@ -199,7 +237,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer(
         "PHONE",
         _p(
-            r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)|\d{2,4})[ .-]?\d{3,4}[ .-]?\d{3,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?!\w)"
+            r"(?<![\w+])(?:(?:\+|00)\d{1,3}[ .-]?)?(?:\(\d{2,4}\)|\d{2,4})[ .-]?\d{3,4}[ .-]?\d{3,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?!\w)"
         ),
         _phone,
     ),
@@ -297,16 +335,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         ),
         group="v",
     ),
-    Recognizer(
-        "ADDRESS",
-        _p(
-            r"\b\d{1,6}(?:\s?[A-Z])?\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}[\p{L}'.-]*\s+){1,4}"
-            r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
-            r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Close|Row|Alley|Loop|Path|Plaza|Walk)\b\.?"
-            r"(?:,?\s+(?:Apt\.?|Suite|Unit|#)\s*\w+)?"
-            r"(?:,\s*(?:\p{Lu}[\p{L}'.-]*\s?){1,3})?(?:,?\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
-        ),
-    ),
+    Recognizer("ADDRESS", _p(_ADDRESS)),
 )
 
 
@@ -347,7 +376,7 @@ _PRIORITY = {
     "US_BANK_ROUTING_NUMBER": 1,
     "VEHICLE_IDENTIFICATION_NUMBER": 1,
     "PHONE": 3,
-    "US_BANK_ACCOUNT_NUMBER": 4,
+    "US_BANK_ACCOUNT_NUMBER": 2.5,  # its context word ("account") outranks a bare number's shape
 }
 
 

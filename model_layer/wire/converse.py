@@ -61,8 +61,7 @@ def chat_request_from_converse(
 
 def _reject_unsupported(body: dict[str, Any]) -> None:
     # Refuse rather than silently ignore: a client relying on these would get the wrong behaviour.
-    if body.get("guardrailConfig") is not None:
-        raise ValidationException("guardrailConfig is not supported by this gateway's Converse yet")
+    # (guardrailConfig is applied by the service: model_layer.guardrails.converse.)
     if body.get("promptVariables") is not None:
         raise ValidationException("promptVariables can only be used with a prompt management ARN")
 
@@ -119,6 +118,8 @@ def converse_response(response: ChatResponse, field_paths: list[str] | None = No
     selected = select_response_fields(response.additional_fields, field_paths)
     if selected:
         out["additionalModelResponseFields"] = selected
+    if response.trace:
+        out["trace"] = response.trace
     return out
 
 
@@ -169,7 +170,10 @@ def converse_stream_event(
             payload["additionalModelResponseFields"] = selected
         return "messageStop", payload
     if isinstance(event, Metadata):
-        return "metadata", {"usage": usage_json(event.usage), "metrics": {"latencyMs": event.latency_ms}}
+        payload = {"usage": usage_json(event.usage), "metrics": {"latencyMs": event.latency_ms}}
+        if event.trace:
+            payload["trace"] = event.trace
+        return "metadata", payload
     return None
 
 

@@ -22,12 +22,12 @@ import functools
 import itertools
 import json
 import math
-import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
 import botocore.session
+import regex
 from botocore.model import OperationModel, Shape
 
 from model_layer.errors import ValidationException
@@ -48,8 +48,10 @@ def operation_model(service: str, operation: str) -> OperationModel:
 
 
 @functools.cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    # botocore's models carry Java-style patterns (\p{L}, \p{M} in bedrock's guardrail shapes):
+    # the `regex` engine understands them where `re` raises.
+    return regex.compile(pattern)
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:

@@ -248,3 +248,19 @@ def test_state_survives_a_restart(tmp_path):
     with serve_app(again.app) as url:
         bedrock = client(again, url, keys=gw.keys)
         assert bedrock.get_guardrail(guardrailIdentifier=gid, guardrailVersion="1")["name"] == "support-bot"
+
+
+def test_every_pattern_in_botocores_models_compiles():
+    """Java-style classes (\\p{L}, \\p{M}) in bedrock's models validate instead of raising."""
+    import botocore.session
+
+    from model_layer.wire.validate import _compiled
+
+    session = botocore.session.get_session()
+    for service in ("bedrock", "bedrock-runtime", "bedrock-agent", "bedrock-agent-runtime"):
+        model = session.get_service_model(service)
+        for name in model.shape_names:
+            pattern = model.shape_for(name).metadata.get("pattern")
+            if pattern:
+                _compiled(pattern)
+    assert _compiled(r"\p{L}[\p{L}\p{M}0-9_]*( [\p{L}\p{M}0-9_]+)*").fullmatch("Größe Zahl_2")

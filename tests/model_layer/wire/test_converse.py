@@ -115,7 +115,6 @@ def test_tool_spec_description_defaults_to_empty():
 @pytest.mark.parametrize(
     ("body", "match"),
     [
-        ({"guardrailConfig": {"guardrailIdentifier": "g1", "guardrailVersion": "1"}}, "guardrailConfig"),
         ({"promptVariables": {"x": {"text": "y"}}}, "prompt management ARN"),
         ({"additionalModelRequestFields": [1, 2]}, "must be a JSON object"),
         (
