@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from model_layer.agents import prompts, traces
+from model_layer.agents import guard, prompts, traces
 from model_layer.agents.actions import ActionRunner, ToolCall
 from model_layer.agents.catalog import Catalog
 from model_layer.agents.events import AgentEvent, Chunk, ReturnControl, TraceEvent
@@ -88,6 +88,14 @@ class Orchestrator:
         if run.resume is not None:
             messages = run.resume
         else:
+            checked = await self._guard(run, "INPUT", run.input_text, traces.TraceIds()("in"))
+            if checked.trace is not None and run.enable_trace:
+                yield TraceEvent(checked.trace)
+            if checked.blocked:
+                self._record_turn(run, checked.text)
+                yield Chunk(checked.text)
+                return
+            run.input_text = checked.text  # masked, if the guardrail anonymized something
             refusal = None
             if prompts.enabled(run.agent, prompts.PRE_PROCESSING):
                 async for event in self._pre_process(run):
@@ -249,10 +257,19 @@ class Orchestrator:
                 else:
                     yield event
             answer = rewritten or answer
+        checked = await self._guard(run, "OUTPUT", answer, trace_id + "g")
+        if checked.trace is not None and run.enable_trace:
+            yield TraceEvent(checked.trace)
+        answer = checked.text
         if run.enable_trace:
             yield TraceEvent(traces.observation(trace_id, "FINISH", finalResponse={"text": answer}))
         self._record_turn(run, answer)
-        yield Chunk(answer, citations(answer, run.references))
+        yield Chunk(answer, [] if checked.blocked else citations(answer, run.references))
+
+    async def _guard(self, run: AgentRun, source: str, text: str, trace_id: str) -> guard.Checked:
+        guardrails = getattr(self.service, "guardrails", None)
+        config = run.agent.get("guardrailConfiguration")
+        return await guard.check(guardrails, run.tenant, config, source, text, trace_id, run.request_id)
 
     def _record_turn(self, run: AgentRun, answer: str) -> None:
         state = run.session.state

@@ -6,7 +6,8 @@ botocore's model (:func:`~model_layer.api.agents_deps.bound_input`) and calls
 :class:`~model_layer.agents.control.AgentsControl`. URIs are AWS's, trailing slashes included
 (the app does not redirect slashes, so PrepareAgent's ``POST /agents/{agentId}/`` and
 InvokeInlineAgent's ``POST /agents/{sessionId}`` are different routes). Success statuses come
-from the model too (202 for CreateAgent, 204 for DeleteAgentActionGroup…).
+from the model too (202 for CreateAgent, 204 for DeleteAgentActionGroup…). Agents and aliases
+are taggable through the shared ``/tags/{resourceArn}`` routes (:mod:`model_layer.api.collisions`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from model_layer.api.agents_deps import AgentsDep, bound_input, success_status
+from model_layer.api import collisions
+from model_layer.api.agents_deps import AgentsDep, agents_of, bound_input, success_status
 from model_layer.api.deps import TenantDep
+from model_layer.errors import ResourceNotFoundException
 from model_layer.wire.openapi import bedrock_body_schema, request_body
 
 router = APIRouter(tags=["bedrock-agent"])
@@ -26,6 +29,27 @@ AGENT = "/agents/{agentId}/"
 GROUPS = "/agents/{agentId}/agentversions/{agentVersion}/actiongroups/"
 KBS = "/agents/{agentId}/agentversions/{agentVersion}/knowledgebases/"
 ALIASES = "/agents/{agentId}/agentaliases/"
+
+
+async def _owns(state: Any, tenant: Any, arn: str) -> bool:
+    """Whether ``arn`` (``…:agent/<id>`` or ``…:agent-alias/<id>/<alias>``) is the tenant's, for
+    ``/tags/{resourceArn}`` (:mod:`model_layer.api.collisions`)."""
+    parts = arn.split(":", 5)[-1].split("/")
+    control = agents_of(state).control
+    try:
+        if parts[0] == "agent" and len(parts) == 2:
+            await control.get_agent(tenant, parts[1])
+        elif parts[0] == "agent-alias" and len(parts) == 3:
+            await control.get_alias(tenant, parts[1], parts[2])
+        else:
+            return False
+    except ResourceNotFoundException:
+        return False
+    return True
+
+
+collisions.register_taggable("agent", _owns)
+collisions.register_taggable("agent-alias", _owns)
 
 
 def _doc(operation: str) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from model_layer.errors import ServiceUnavailableException
 from model_layer.wire.validate import bind_params, operation_model, parse_json_body, validate_input
 
 
-async def get_agents(request: Request) -> Agents:
-    state = request.app.state
+def agents_of(state: Any) -> Agents:
+    """The app's agents subsystem (built on first use); ``state`` is ``app.state``."""
     agents = getattr(state, "agents", None)
     if agents is None:
         gateway = getattr(state, "gateway", None)
@@ -35,6 +35,10 @@ async def get_agents(request: Request) -> Agents:
         )
         state.agents = agents
     return agents
+
+
+async def get_agents(request: Request) -> Agents:
+    return agents_of(request.app.state)
 
 
 AgentsDep = Annotated[Agents, Depends(get_agents)]
