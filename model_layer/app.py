@@ -138,6 +138,11 @@ def _include_routers(app: FastAPI) -> None:
 
     for module in (ops, runtime, guardrail_runtime, control, guardrails, openai, admin):
         app.include_router(module.router)
+    # Knowledge bases (bedrock-agent + bedrock-agent-runtime) and the /tags/{arn} routes both share.
+    from model_layer.api import ingestion_jobs, knowledge_bases, retrieval, tags
+
+    for module in (knowledge_bases, ingestion_jobs, retrieval, tags):
+        app.include_router(module.router)
     from model_layer.api import agents, agents_runtime
 
     for module in (agents, agents_runtime):

@@ -57,7 +57,11 @@ def _usage(tenant: str, at: float, cost: float, **over) -> UsageRecord:
 
 
 # Subsystems declare their tables on the shared metadata in modules of their own: import them all.
-SUBSYSTEM_SCHEMAS: list[str] = ["model_layer.agents.schema", "model_layer.guardrails.schema"]
+SUBSYSTEM_SCHEMAS: list[str] = [
+    "model_layer.agents.schema",
+    "model_layer.guardrails.schema",
+    "model_layer.knowledge.schema",
+]
 
 
 def test_migrations_build_exactly_the_declared_schema(db):
