@@ -213,7 +213,7 @@ def test_invoke_model_with_guardrail_headers(live):
 
 
 def test_langchain_chat_bedrock_converse_guardrail_config(live):
-    gw, base_url, runtime, gid = live
+    _, _, runtime, gid = live
     llm = ChatBedrockConverse(
         model=CHAT_MODEL,
         client=runtime,
