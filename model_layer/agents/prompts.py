@@ -57,7 +57,13 @@ def enabled(agent: dict[str, Any], prompt_type: str) -> bool:
 
 
 def apply_inference(request: ChatRequest, agent: dict[str, Any], prompt_type: str) -> ChatRequest:
-    config = prompt_config(agent, prompt_type).get("inferenceConfiguration") or {}
+    """The prompt type's overrides: its own model, inference configuration and model fields."""
+    prompt = prompt_config(agent, prompt_type)
+    if prompt.get("foundationModel"):
+        request.model_id = prompt["foundationModel"]
+    if prompt.get("additionalModelRequestFields"):
+        request.extra = dict(prompt["additionalModelRequestFields"])
+    config = prompt.get("inferenceConfiguration") or {}
     if "maximumLength" in config:
         request.max_tokens = config["maximumLength"] or None
     if "temperature" in config:
