@@ -9,16 +9,27 @@ gateway's server code::
         answer = client.converse("local.smollm2-135m-instruct-v1:0", "Hello!")
         print(answer.text, answer.usage.output_tokens)
 
-LangChain models for the gateway live in :mod:`model_layer.sdk.langchain`.
+LangChain models for the gateway live in :mod:`model_layer.sdk.langchain`; agents (define, invoke,
+return control, memory) in :mod:`model_layer.sdk.agents`.
 """
 
 from model_layer.sdk._wire import ApiKeyAuth, RetryPolicy, SigV4Auth
+from model_layer.sdk.agents import (
+    AgentAnswer,
+    AgentChunk,
+    AgentReturnControl,
+    AgentsClient,
+    AgentTrace,
+    AsyncAgentsClient,
+    function,
+)
 from model_layer.sdk.client import AsyncStrataClient, StrataClient
 from model_layer.sdk.errors import (
     AccessDeniedError,
     APIConnectionError,
     APITimeoutError,
     ConflictError,
+    DependencyFailedError,
     ExpiredTokenError,
     IncompleteSignatureError,
     InternalServerError,
@@ -56,13 +67,20 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "AccessDeniedError",
+    "AgentAnswer",
+    "AgentChunk",
+    "AgentReturnControl",
+    "AgentTrace",
+    "AgentsClient",
     "ApiKeyAuth",
+    "AsyncAgentsClient",
     "AsyncStrataClient",
     "ConflictError",
     "ContentBlockDeltaEvent",
     "ContentBlockStartEvent",
     "ContentBlockStopEvent",
     "ConverseResponse",
+    "DependencyFailedError",
     "Embeddings",
     "ExpiredTokenError",
     "IncompleteSignatureError",
@@ -91,4 +109,5 @@ __all__ = [
     "UnrecognizedClientError",
     "UsageReport",
     "ValidationError",
+    "function",
 ]

@@ -122,6 +122,13 @@ class ModelStreamError(StrataAPIError):
     code = "ModelStreamErrorException"
 
 
+class DependencyFailedError(StrataAPIError):
+    """Something an agent depends on failed (an action group reported FAILURE, the loop ran out of
+    iterations, its model failed)."""
+
+    code = "DependencyFailedException"
+
+
 class APIConnectionError(StrataAPIError):
     """The gateway could not be reached (refused, reset, DNS). Nothing was processed."""
 
@@ -154,6 +161,7 @@ ERRORS_BY_CODE: dict[str, type[StrataAPIError]] = {
         ModelError,
         ModelNotReadyError,
         ModelStreamError,
+        DependencyFailedError,
     )
 }
 # Other names AWS uses for the same conditions.
