@@ -66,10 +66,19 @@ def _answer(operation: str, payload: dict[str, Any] | None) -> Response:
 # --- agents ------------------------------------------------------------------------------------
 
 
+async def _tag_on_create(request: Request, tenant: Any, arn: str, tags: dict[str, str] | None) -> None:
+    """CreateAgent / CreateAgentAlias ``tags`` go where ``/tags/{resourceArn}`` keeps tags."""
+    knowledge = getattr(request.app.state, "knowledge", None)
+    if tags and knowledge is not None:
+        await knowledge.tag_resource(tenant, arn, tags)
+
+
 @router.put("/agents/", openapi_extra=_doc("CreateAgent"))
 async def create_agent(request: Request, tenant: TenantDep, agents: AgentsDep) -> Response:
     body = await bound_input(request, SERVICE, "CreateAgent")
-    return _answer("CreateAgent", await agents.control.create_agent(tenant, body))
+    created = await agents.control.create_agent(tenant, body)
+    await _tag_on_create(request, tenant, created["agent"]["agentArn"], body.get("tags"))
+    return _answer("CreateAgent", created)
 
 
 @router.post("/agents/", openapi_extra=_doc("ListAgents"))
@@ -300,7 +309,9 @@ async def create_agent_alias(
     agentId: str, request: Request, tenant: TenantDep, agents: AgentsDep
 ) -> Response:
     body = await bound_input(request, SERVICE, "CreateAgentAlias", agentId=agentId)
-    return _answer("CreateAgentAlias", await agents.control.create_alias(tenant, agentId, body))
+    created = await agents.control.create_alias(tenant, agentId, body)
+    await _tag_on_create(request, tenant, created["agentAlias"]["agentAliasArn"], body.get("tags"))
+    return _answer("CreateAgentAlias", created)
 
 
 @router.post(ALIASES, openapi_extra=_doc("ListAgentAliases"))

@@ -412,3 +412,26 @@ def test_model_validation_errors_name_the_field(gw):
         gw.agent.create_agent(agentName="no spaces allowed", foundationModel=PLANNER)
     with pytest.raises(gw.agent.exceptions.ValidationException, match="agentId"):
         gw.agent.get_agent(agentId="lowercase!!")
+
+
+def test_agents_and_aliases_are_taggable(gw):
+    created = gw.agent.create_agent(
+        agentName="tagged", foundationModel=PLANNER, instruction=INSTRUCTION, tags={"team": "travel"}
+    )["agent"]
+    arn = created["agentArn"]
+    assert gw.agent.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "travel"}
+    gw.agent.tag_resource(resourceArn=arn, tags={"stage": "beta"})
+    assert gw.agent.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "travel", "stage": "beta"}
+    gw.agent.untag_resource(resourceArn=arn, tagKeys=["team"])
+    assert gw.agent.list_tags_for_resource(resourceArn=arn)["tags"] == {"stage": "beta"}
+    gw.agent.prepare_agent(agentId=created["agentId"])
+    alias = gw.agent.create_agent_alias(
+        agentId=created["agentId"], agentAliasName="live", tags={"env": "prod"}
+    )
+    alias_arn = alias["agentAlias"]["agentAliasArn"]
+    assert gw.agent.list_tags_for_resource(resourceArn=alias_arn)["tags"] == {"env": "prod"}
+    other, _ = gw.clients_for("globex")
+    with pytest.raises(other.exceptions.ResourceNotFoundException):
+        other.tag_resource(resourceArn=arn, tags={"mine": "now"})
+    with pytest.raises(other.exceptions.ResourceNotFoundException):
+        other.list_tags_for_resource(resourceArn=alias_arn)
