@@ -106,7 +106,6 @@ def running_gateway(
     gateway_settings = GatewaySettings(home=home)
     parts = assemble(gateway_settings, router=router)
     app = create_app(gateway_settings, gateway=parts)
-    include_agent_routers(app)
     app.state.agents = build_agents(
         parts.keystore.state.db,
         parts.service,
@@ -117,16 +116,6 @@ def running_gateway(
     with serve_app(app) as url:
         agent, runtime = boto_clients(url, keys)
         yield AgentGateway(url, app, parts, model, agent, runtime, keys)
-
-
-def include_agent_routers(app: Any) -> None:
-    """The agents' routers, if the app factory has not included them (they are wired in
-    ``model_layer.app._include_routers``; test_agents_wiring checks that)."""
-    from model_layer.api import agents, agents_runtime
-
-    if not any(getattr(route, "path", None) == "/agents/" for route in app.routes):
-        for module in (agents, agents_runtime):
-            app.include_router(module.router)
 
 
 def function_group(
