@@ -9,10 +9,13 @@
    window, as at run time) by full-batch Adam on binary cross-entropy, positives up-weighted.
 4. Calibrate on validation only: for each category the LOW/MEDIUM/HIGH cut-offs are the scores
    at which 5 % / 2 % / 0.5 % of the validation texts *without* that label score above; the denied
-   topic threshold is the midpoint that best separates on-topic prompts from near misses.
+   topic threshold is the one that best separates on-topic prompts from near misses (a false
+   positive weighs twice a miss).
 5. Write ``content_head.npz`` and ``calibration.json`` here. The test split is never looked at.
 
-Deterministic (fixed seed); takes about two minutes on two cores.
+Deterministic (fixed seed). Embedding the corpus takes about ten minutes on two cores the first
+time; the vectors are cached beside the wheels (``window-embeddings.npz``), so a re-run takes
+seconds.
 """
 
 from __future__ import annotations
@@ -34,15 +37,32 @@ FPR_CUTS = (0.05, 0.02, 0.005)  # LOW, MEDIUM, HIGH
 HIDDEN, EPOCHS, LR, SEED = 64, 400, 3e-3, 7
 
 
-def embed_windows(examples: list[Example], resources: GuardrailResources) -> tuple[np.ndarray, np.ndarray]:
-    """All windows' embeddings and, per window, the index of its example."""
+def embed_windows(
+    examples: list[Example], resources: GuardrailResources, cache: Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """All windows' embeddings and, per window, the index of its example.
+
+    ``cache`` (an .npz beside the wheels) keeps the vectors by text between runs: embedding the
+    corpus is most of the training time, and the bench embeds the same test windows.
+    """
     texts, owner = [], []
     for i, e in enumerate(examples):
         for w in windows(e.text):
             texts.append(w)
             owner.append(i)
-    vectors = np.concatenate([resources.embed(texts[s : s + 256]) for s in range(0, len(texts), 256)])
-    return vectors, np.array(owner)
+    known: dict[str, np.ndarray] = {}
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as data:
+            known = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
+    missing = [t for t in dict.fromkeys(texts) if t not in known]
+    for start in range(0, len(missing), 256):
+        batch = missing[start : start + 256]
+        known.update(zip(batch, resources.embedder().embed(batch), strict=True))
+    if cache is not None and missing:
+        np.savez(
+            cache, texts=np.array(list(known)), vectors=np.stack(list(known.values())).astype(np.float32)
+        )
+    return np.stack([np.asarray(known[t], dtype=np.float32) for t in texts]), np.array(owner)
 
 
 def labels(examples: list[Example]) -> np.ndarray:
@@ -102,17 +122,29 @@ def doc_scores(params: dict[str, np.ndarray], x: np.ndarray, owner: np.ndarray, 
 
 
 def cutoffs(scores: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
+    """Per category, the scores above which 5 % / 2 % / 0.5 % of the texts without that label fall,
+    and (the stricter wins) 3 % / 1 % / 0.25 % of the ordinary prompts (no label at all): a filter
+    must not fire on what users ordinarily ask, even where harmful texts of other categories are
+    easier to tell apart."""
     cuts = {}
+    ordinary = y.sum(axis=1) == 0
     for c, category in enumerate(CATEGORIES):
-        negatives = np.sort(scores[y[:, c] == 0, c])
-        levels = [float(np.quantile(negatives, 1 - fpr)) for fpr in FPR_CUTS]
+        negatives = scores[y[:, c] == 0, c]
+        levels = [
+            max(
+                float(np.quantile(negatives, 1 - fpr)), float(np.quantile(scores[ordinary, c], 1 - fpr * 0.6))
+            )
+            for fpr in FPR_CUTS
+        ]
         levels = [max(levels[0], 0.05), *levels[1:]]
         cuts[category] = [round(max(levels[i], levels[i - 1] if i else 0) + 1e-6, 6) for i in range(3)]
     return cuts
 
 
 def topic_threshold(resources: GuardrailResources) -> float:
-    """The threshold separating on-topic prompts from near misses (first half of each list)."""
+    """The threshold that best separates on-topic prompts from near misses (first half of each
+    list), a false positive weighing twice a miss: a denied topic that fires on ordinary
+    questions about the same subject is worse for users than one that lets a borderline one by."""
     from model_layer.guardrails.policies.topics import TopicChecker
 
     on, off = [], []
@@ -120,10 +152,10 @@ def topic_threshold(resources: GuardrailResources) -> float:
         checker = TopicChecker({"topicsConfig": [topic]}, resources)
         on += [float(checker.scores([t])[0]) for t in topic["on_topic"][:6]]
         off += [float(checker.scores([t])[0]) for t in topic["near_miss"][:6]]
-    candidates = sorted(set(on + off))
-    best = max(candidates, key=lambda t: sum(s >= t for s in on) + sum(s < t for s in off))
-    above = [s for s in off if s < best]
-    return round((best + (max(above) if above else best)) / 2, 4)
+    on_a, off_a = np.array(on), np.array(off)
+    candidates = np.round(np.arange(0.2, 0.8, 0.01), 2)
+    gain = [float((on_a >= t).mean() - 2 * (off_a >= t).mean()) for t in candidates]
+    return float(candidates[int(np.argmax(gain))])
 
 
 def main() -> None:
@@ -133,9 +165,10 @@ def main() -> None:
     corpus = build_corpus(args.wheels)
     resources = GuardrailResources()
     sets = {s: [e for e in corpus if e.split == s] for s in ("train", "validation")}
-    x_train, o_train = embed_windows(sets["train"], resources)
+    cache = args.wheels / "window-embeddings.npz"
+    x_train, o_train = embed_windows(sets["train"], resources, cache)
     params = train(x_train, o_train, labels(sets["train"]))
-    x_val, o_val = embed_windows(sets["validation"], resources)
+    x_val, o_val = embed_windows(sets["validation"], resources, cache)
     val_scores = doc_scores(params, x_val, o_val, len(sets["validation"]))
     calibration = {
         "content_thresholds": cutoffs(val_scores, labels(sets["validation"])),
