@@ -1,5 +1,5 @@
-"""Retrieval: SEMANTIC (vector store) and HYBRID (vectors + BM25, reciprocal-rank fusion), with
-Bedrock's filters, over one knowledge base's collection.
+"""Retrieval: SEMANTIC (vector store) and HYBRID (vectors + BM25, fused where BM25 is confident:
+:mod:`model_layer.knowledge.lexical`), with Bedrock's filters, over one knowledge base's collection.
 
 Chunk metadata carries Bedrock's keys (``x-amz-bedrock-kb-source-uri``, ``…-chunk-id``,
 ``…-data-source-id``) and the document's attributes; keys starting ``x-strata-`` are internal
@@ -9,12 +9,13 @@ Chunk metadata carries Bedrock's keys (``x-amz-bedrock-kb-source-uri``, ``…-ch
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from model_layer.knowledge.filters import matches, to_chroma
-from model_layer.knowledge.lexical import LexicalIndex, LexicalIndexes, fuse
+from model_layer.knowledge.lexical import LexicalIndex, LexicalIndexes, confident, fuse
 from model_layer.knowledge.records import RetrievalResult
 from model_layer.knowledge.sources import custom_location
 from model_layer.knowledge.stores import Hit, VectorStore
@@ -85,19 +86,40 @@ def search(
     fetch = min(max(k * 3, 10), 300)  # room for parents to collapse and for fusion
     hits = vectors.query(collection, embedding, fetch, where, allowed_ids)
     if hybrid and index is not None:
-        hits = _fuse(hits, index, query, fetch, mask)
+        hits = _fuse(
+            hits,
+            index,
+            query,
+            fetch,
+            mask,
+            lambda ids: vectors.query(collection, embedding, len(ids), None, ids),
+        )
     return _collapse(hits, k)
 
 
-def _fuse(hits: list[Hit], index: LexicalIndex, query: str, fetch: int, mask: np.ndarray | None) -> list[Hit]:
-    lexical_rows = index.search(query, fetch, mask)
+def _fuse(
+    hits: list[Hit],
+    index: LexicalIndex,
+    query: str,
+    fetch: int,
+    mask: np.ndarray | None,
+    score_ids: Callable[[list[str]], list[Hit]],
+) -> list[Hit]:
+    """BM25's best ``fetch`` chunks fused with the vectors' when BM25 is confident, else ``hits``.
+
+    A chunk BM25 found but the vectors' ``fetch`` did not gets its own vector score
+    (``score_ids``: the store scores just those ids), so every candidate is fused on both scores.
+    """
+    rows = index.search(query, fetch, mask)
+    if not confident([score for _, score in rows]):
+        return hits
     by_id = {h.chunk_id: h for h in hits}
-    for row, _score in lexical_rows:
-        cid = index.ids[row]
-        if cid not in by_id:
-            by_id[cid] = Hit(cid, index.texts[row], index.metas[row], 0.0)
-    fused = fuse([[h.chunk_id for h in hits], [index.ids[r] for r, _ in lexical_rows]], fetch)
-    return [Hit(cid, by_id[cid].text, by_id[cid].metadata, score) for cid, score in fused]
+    missing = [index.ids[row] for row, _ in rows if index.ids[row] not in by_id]
+    if missing:
+        by_id.update((h.chunk_id, h) for h in score_ids(missing))
+    lexical = {index.ids[row]: score for row, score in rows if index.ids[row] in by_id}
+    fused = fuse({cid: h.score for cid, h in by_id.items()}, lexical)
+    return [Hit(cid, by_id[cid].text, by_id[cid].metadata, score) for cid, score in fused[:fetch]]
 
 
 def _collapse(hits: list[Hit], k: int) -> list[RetrievalResult]:
