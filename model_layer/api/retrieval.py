@@ -19,7 +19,7 @@ from model_layer.api.deps import TenantDep, request_id
 from model_layer.api.knowledge_deps import KnowledgeDep
 from model_layer.api.streaming import GuardedStreamingResponse
 from model_layer.errors import GatewayError, InternalServerException, ValidationException
-from model_layer.knowledge import rag
+from model_layer.knowledge import paging, rag
 from model_layer.wire import eventstream
 from model_layer.wire.validate import parse_json_body, validate_input
 
@@ -40,8 +40,8 @@ async def retrieve(
     validate_input(SERVICE, "Retrieve", body, {"knowledgeBaseId": knowledge_base_id})
     if body.get("guardrailConfiguration"):
         raise ValidationException("Guardrails on Retrieve are not supported by this gateway yet")
-    if body.get("nextToken"):
-        raise ValidationException("Invalid nextToken: Retrieve returns every result in one page here")
+    request = paging.fingerprint(knowledge_base_id, body)
+    start = paging.decode(body["nextToken"], request) if body.get("nextToken") else 0
     query = body["retrievalQuery"]
     if query.get("type", "TEXT") != "TEXT" or "text" not in query:
         raise ValidationException("retrievalQuery.text is required: only TEXT queries are supported")
@@ -55,7 +55,12 @@ async def retrieve(
         search_type=search.get("overrideSearchType"),
         filter=_filter(search),
     )
-    return {"retrievalResults": [r.to_wire() for r in results]}
+    wire, following = paging.page(
+        [r.to_wire() for r in results], start, knowledge.settings.retrieve_page_bytes
+    )
+    if following is None:
+        return {"retrievalResults": wire}
+    return {"retrievalResults": wire, "nextToken": paging.encode(following, request)}
 
 
 def _filter(search: dict[str, Any]) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@
 | ``STRATA_KB_EMBED_BATCH`` | 64 | chunks per embeddings call during ingestion |
 | ``STRATA_KB_JOB_LEASE_S`` | 30 | a job whose runner sent no heartbeat for this long is taken over |
 | ``STRATA_KB_MAX_CONCURRENT_JOBS`` | 2 | ingestion jobs one replica runs at once |
+| ``STRATA_KB_RETRIEVE_PAGE_BYTES`` | 1,000,000 | JSON bytes of Retrieve results per page (``nextToken``) |
 
 S3 credentials come from the usual AWS chain (``AWS_ACCESS_KEY_ID``…, a profile, a role).
 """
@@ -37,6 +38,7 @@ class KnowledgeSettings(BaseSettings):
     embed_batch: int = Field(64, ge=1, le=2048)
     job_lease_s: float = Field(30.0, gt=0)
     max_concurrent_jobs: int = Field(2, ge=1)
+    retrieve_page_bytes: int = Field(1_000_000, ge=1)
 
     def allowed_folders(self) -> list[Path]:
         if not self.folder_roots:
