@@ -1,19 +1,26 @@
 """Knowledge bases, measured against baselines in the same run (issue 10).
 
-1. Retrieval quality on the labelled set (bench/data/kb: 40 documents in 6 formats, 65
-   paraphrased questions): recall@5, MRR, nDCG@10 for strata SEMANTIC and HYBRID, and for a plain
-   LangChain + Chroma pipeline (RecursiveCharacterTextSplitter 1000/200 characters, langchain-chroma,
-   similarity_search) over the same parsed text with the same embedding model (MiniLM int8).
+1. Retrieval quality on the labelled sets (bench/data/kb, PROVENANCE): the original set (40 short
+   documents, 65 paraphrased questions) and the extended set (80 documents, 155 questions: near
+   neighbours told apart by codes, names and rare terms, longer documents). recall@5, MRR and
+   nDCG@10 for strata SEMANTIC and HYBRID and for a plain LangChain + Chroma pipeline
+   (langchain-chroma's similarity_search, its defaults) with the same embedding model (MiniLM
+   int8) over strata's own chunks — the baseline — and over LangChain's usual splitter
+   (RecursiveCharacterTextSplitter 1000/200 characters on the same parsed text). Reported on the
+   held-out split; HYBRID's constants are chosen on the tune split (``--tune``; kb_data.py says how
+   the questions are split).
 2. Ingestion throughput: strata's whole job (scan, parse, chunk, embed through the model service,
-   store) vs the raw embedding engine embedding the same chunks in the same batches.
+   store) on the extended set vs the raw embedding engine embedding the same chunks in the same
+   batches.
 3. Retrieve p50 / p95 at 10k and 100k synthetic chunks, SEMANTIC and HYBRID, with and without a
    filter (the query embedding through the model service included).
 4. RetrieveAndGenerate with the local SmolLM2: share of answers whose citations point at a
-   relevant document.
+   relevant document, over every question of the extended set.
 
-    .venv/bin/python bench/kb.py [--quick]   # --quick: 10k chunks only, 10 RAG questions
-
-Writes bench/results/kb.md and .json.
+    .venv/bin/python bench/kb.py            # everything: bench/results/kb.md and .json
+    .venv/bin/python bench/kb.py --quick    # 10k chunks only, 10 RAG questions
+    .venv/bin/python bench/kb.py --quality  # retrieval quality only: kb.quality.md
+    .venv/bin/python bench/kb.py --tune     # the fusion grid on the tune split: kb.tune.md
 """
 
 from __future__ import annotations
@@ -33,23 +40,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kb_data import dedupe, load, metrics, write_corpus
+from kb_data import load, write_corpus
+from kb_quality import BASELINE, SETS_OF, TENANT, quality_tables, rankings, tune
 
 from model_layer.config import DEFAULTS, parse_config
 from model_layer.knowledge.indexing import chunk_id
-from model_layer.knowledge.parsing import parse
 from model_layer.knowledge.service import KnowledgeService
 from model_layer.knowledge.settings import KnowledgeSettings
 from model_layer.knowledge.stores import Chunk
 from model_layer.providers.registry import ModelRouter
 from model_layer.service import ModelService
 from model_layer.state import open_database, sqlite_url
-from model_layer.types import Tenant
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EMBED = "amazon.minilm-l6-v2:0"
 CHAT = "meta.smollm2-135m-instruct-v1:0"
-TENANT = Tenant("bench", "bench")
 ROLE = "arn:aws:iam::000000000000:role/bench"
 
 
@@ -91,59 +96,6 @@ async def ingest(k: KnowledgeService, kb_id: str, ds_id: str) -> tuple[float, An
         await asyncio.sleep(0.02)
         job = await k.get_ingestion_job(TENANT, kb_id, ds_id, job.ingestion_job_id)
     return time.perf_counter() - started, job
-
-
-async def quality(
-    k: KnowledgeService, kb_id: str, names: dict[str, str], docs_dir: Path
-) -> dict[str, dict[str, float]]:
-    data = load()
-    by_uri = {(docs_dir / n).resolve().as_uri(): doc_id for n, doc_id in names.items()}
-    rows: dict[str, list[dict[str, float]]] = {
-        "strata SEMANTIC": [],
-        "strata HYBRID": [],
-        "LangChain + Chroma": [],
-    }
-    baseline = langchain_baseline(docs_dir, names)
-    for item in data["questions"]:
-        relevant = set(item["rel"])
-        for label, search in (("strata SEMANTIC", "SEMANTIC"), ("strata HYBRID", "HYBRID")):
-            found = await k.retrieve(TENANT, kb_id, item["q"], number_of_results=30, search_type=search)
-            ranked = dedupe([by_uri[r.metadata["x-amz-bedrock-kb-source-uri"]] for r in found])
-            rows[label].append(metrics(ranked, relevant))
-        hits = baseline.similarity_search(item["q"], k=30)
-        rows["LangChain + Chroma"].append(metrics(dedupe([h.metadata["doc"] for h in hits]), relevant))
-    return {label: {m: statistics.fmean(r[m] for r in rs) for m in rs[0]} for label, rs in rows.items()}
-
-
-def langchain_baseline(docs_dir: Path, names: dict[str, str]) -> Any:
-    """The plain pipeline: same parsed text, LangChain's usual splitter, Chroma via langchain-chroma."""
-    from langchain_chroma import Chroma
-    from langchain_core.documents import Document
-    from langchain_core.embeddings import Embeddings
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    from infrastructure.runtime.embeddings import EmbeddingEngine
-
-    engine = EmbeddingEngine()
-
-    class MiniLM(Embeddings):
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return engine.embed(texts)
-
-        def embed_query(self, text: str) -> list[float]:
-            return engine.embed([text])[0]
-
-    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-    docs = [
-        Document(parse(name, (docs_dir / name).read_bytes()), metadata={"doc": doc_id})
-        for name, doc_id in names.items()
-    ]
-    import chromadb
-
-    client = chromadb.EphemeralClient(settings=chromadb.config.Settings(anonymized_telemetry=False))
-    return Chroma.from_documents(
-        splitter.split_documents(docs), MiniLM(), client=client, collection_name="baseline"
-    )
 
 
 def raw_engine_seconds(texts: list[str], batch: int) -> float:
@@ -205,12 +157,14 @@ async def latency(k: KnowledgeService, size: int, queries: int) -> list[dict[str
 
 
 async def citations(
-    k: KnowledgeService, kb_id: str, names: dict[str, str], docs_dir: Path, n: int
+    k: KnowledgeService, kb_id: str, names: dict[str, str], docs_dir: Path, n: int | None
 ) -> dict[str, Any]:
+    """RetrieveAndGenerate on ``n`` questions spread over the extended set (None: all of them)."""
     from model_layer.knowledge import rag
 
     by_uri = {(docs_dir / name).resolve().as_uri(): doc_id for name, doc_id in names.items()}
-    questions = load()["questions"][:: max(1, len(load()["questions"]) // n)][:n]
+    everything = load(SETS_OF["extended"])["questions"]
+    questions = everything if n is None else everything[:: max(1, len(everything) // n)][:n]
     relevant_cited = any_cited = 0
     started = time.perf_counter()
     for item in questions:
@@ -246,68 +200,127 @@ async def citations(
     }
 
 
-async def main(quick: bool) -> dict[str, Any]:
+async def main(mode: str) -> dict[str, Any]:
+    """``mode``: ``full``, ``quick`` (10k chunks, 10 RAG questions), ``quality`` (retrieval
+    quality only) or ``tune`` (the fusion grid on the tune split)."""
     work = Path(tempfile.mkdtemp(prefix="strata-kb-bench-"))
-    docs_dir = work / "docs"
-    names = write_corpus(docs_dir)
     service = ModelService(ModelRouter(parse_config(DEFAULTS)))
     db = open_database(sqlite_url(work / "strata.db"))
     k = KnowledgeService(db, service, KnowledgeSettings(chroma_path=work / "chroma"), work, any_folder=True)
     await k.start()
     try:
         await service.embed(TENANT, EMBED, ["warm up the embedding engine"])
-        kb_id, ds_id = await make_kb(k, "bench", docs_dir)
-        seconds, job = await ingest(k, kb_id, ds_id)
-        kb = await k.get_knowledge_base(TENANT, kb_id)
-        _, texts, _ = k.vectors.all_chunks(k.collection(kb))
-        raw = raw_engine_seconds(texts, k.settings.embed_batch)
-        result: dict[str, Any] = {
-            "ingestion": {
-                "documents": job.statistics["numberOfNewDocumentsIndexed"],
-                "chunks": len(texts),
-                "strata_s": seconds,
-                "raw_engine_s": raw,
-                "ratio": raw / seconds,
-            },
-        }
-        result["quality"] = await quality(k, kb_id, names, docs_dir)
+        kbs: dict[str, tuple[str, dict[str, str], Path]] = {}
+        result: dict[str, Any] = {"quality": {}}
+        for label, sets in SETS_OF.items():
+            docs_dir = work / label
+            names = write_corpus(docs_dir, sets)
+            kb_id, ds_id = await make_kb(k, label, docs_dir)
+            seconds, job = await ingest(k, kb_id, ds_id)
+            kbs[label] = (kb_id, names, docs_dir)
+            if label == "extended" and mode in ("full", "quick"):
+                result["ingestion"] = await throughput(k, kb_id, job, seconds)
+        if mode == "tune":
+            return {"tune": await tune(k, kbs)}
+        for label, (kb_id, names, docs_dir) in kbs.items():
+            ranked = await rankings(k, kb_id, names, docs_dir, SETS_OF[label])
+            result["quality"][label] = quality_tables(ranked, SETS_OF[label])
+        if mode == "quality":
+            return result
         result["latency"] = []
-        for size in (10_000,) if quick else (10_000, 100_000):
-            result["latency"] += await latency(k, size, 30 if quick else 60)
-        result["rag"] = await citations(k, kb_id, names, docs_dir, 10 if quick else 20)
+        for size in (10_000,) if mode == "quick" else (10_000, 100_000):
+            result["latency"] += await latency(k, size, 30 if mode == "quick" else 60)
+        kb_id, names, docs_dir = kbs["extended"]
+        result["rag"] = await citations(k, kb_id, names, docs_dir, 10 if mode == "quick" else None)
         return result
     finally:
         await k.aclose()
         await service.aclose()
 
 
-def write(result: dict[str, Any]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    result["meta"] = {
+async def throughput(k: KnowledgeService, kb_id: str, job: Any, seconds: float) -> dict[str, Any]:
+    kb = await k.get_knowledge_base(TENANT, kb_id)
+    _, texts, _ = k.vectors.all_chunks(k.collection(kb))
+    raw = raw_engine_seconds(texts, k.settings.embed_batch)
+    return {
+        "documents": job.statistics["numberOfNewDocumentsIndexed"],
+        "chunks": len(texts),
+        "strata_s": seconds,
+        "raw_engine_s": raw,
+        "ratio": raw / seconds,
+    }
+
+
+def _meta() -> dict[str, Any]:
+    return {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "loadavg": os.getloadavg(),
         "cpus": os.cpu_count(),
     }
-    (RESULTS / "kb.json").write_text(json.dumps(result, indent=2))
-    q, ing, rag = result["quality"], result["ingestion"], result["rag"]
-    base = q["LangChain + Chroma"]
+
+
+def _header(meta: dict[str, Any]) -> str:
+    return (
+        f"Run {meta['at']} on {meta['cpus']} CPUs, load average "
+        f"{', '.join(f'{x:.2f}' for x in meta['loadavg'])}. Data: bench/data/kb (PROVENANCE)."
+    )
+
+
+def quality_lines(quality: dict[str, Any]) -> list[str]:
     lines = [
-        "# Knowledge bases (bench/kb.py)",
+        "## Retrieval quality (document-level relevance; held-out split)",
         "",
-        f"Run {result['meta']['at']} on {result['meta']['cpus']} CPUs, load average "
-        f"{', '.join(f'{x:.2f}' for x in result['meta']['loadavg'])}. Data: bench/data/kb (PROVENANCE).",
+        "Questions split by a hash of their text (bench/kb_data.py): HYBRID's fusion constants were",
+        "chosen on the *tune* third (`bench/kb.py --tune`, bench/results/kb.tune.md); the tables report",
+        'the *held-out* rest. Both baselines use the same MiniLM; "same chunks" indexes strata\'s chunks.',
         "",
-        "## Retrieval quality (40 documents, 65 paraphrased questions, document-level relevance)",
-        "",
-        "| pipeline | recall@5 | MRR | nDCG@10 | vs baseline (recall / MRR / nDCG) |",
-        "|---|---|---|---|---|",
     ]
-    for label, m in q.items():
-        ratio = " / ".join(f"{m[x] / base[x]:.3f}×" for x in ("recall@5", "mrr", "ndcg@10"))
-        lines.append(f"| {label} | {m['recall@5']:.3f} | {m['mrr']:.3f} | {m['ndcg@10']:.3f} | {ratio} |")
-    lines += [
-        "",
-        "## Ingestion throughput (same chunks, same batch size)",
+    titles = {
+        "original": "Original set: 40 short documents, 65 paraphrased questions",
+        "extended": "Extended set: 80 documents (85 chunks), 155 questions (65 + 90 new, 52 of them naming a "
+        "code, name or rare term)",
+    }
+    for label, tables in quality.items():
+        for table, rows in tables.items():
+            if table == "tune":
+                continue
+            base = rows[BASELINE]
+            lines += [
+                f"### {titles[label]} — {table} ({base['questions']} questions)",
+                "",
+                "| pipeline | recall@5 | MRR | nDCG@10 | vs same-chunks baseline (recall / MRR / nDCG) |",
+                "|---|---|---|---|---|",
+            ]
+            for name, m in rows.items():
+                ratio = " / ".join(
+                    f"{m[x] / base[x]:.3f}×" if base[x] else "–" for x in ("recall@5", "mrr", "ndcg@10")
+                )
+                lines.append(
+                    f"| {name} | {m['recall@5']:.3f} | {m['mrr']:.3f} | {m['ndcg@10']:.3f} | {ratio} |"
+                )
+            lines.append("")
+    return lines
+
+
+def write(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    result["meta"] = _meta()
+    if "tune" in result:
+        return write_tune(result)
+    name = "kb" if "latency" in result else "kb.quality"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    lines = ["# Knowledge bases (bench/kb.py)", "", _header(result["meta"]), ""]
+    lines += quality_lines(result["quality"])
+    if "latency" in result:
+        lines += other_lines(result)
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def other_lines(result: dict[str, Any]) -> list[str]:
+    ing, rag = result["ingestion"], result["rag"]
+    lines = [
+        "## Ingestion throughput (extended set; same chunks, same batch size)",
         "",
         "| documents | chunks | strata job (s) | raw engine (s) | strata / raw throughput |",
         "|---|---|---|---|---|",
@@ -323,21 +336,48 @@ def write(result: dict[str, Any]) -> None:
         f"| {r['chunks']:,} | {r['search']} | {r['filter']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} |"
         for r in result["latency"]
     ]
+    share = rag["answers_citing_a_relevant_document"] / rag["questions"]
     lines += [
         "",
-        "## RetrieveAndGenerate citations (local SmolLM2-135M, HYBRID, 3 results)",
+        "## RetrieveAndGenerate citations (extended set, local SmolLM2-135M, HYBRID, 3 results)",
         "",
         f"{rag['answers_citing_a_relevant_document']} of {rag['questions']} answers cite a relevant document "
-        f"({rag['answers_citing_a_relevant_document'] / rag['questions']:.0%}); "
-        f"{rag['answers_with_citations']} have any citation; {rag['seconds']:.0f} s in all.",
+        f"({share:.0%}); {rag['answers_with_citations']} have any citation; {rag['seconds']:.0f} s in all.",
         "",
     ]
-    (RESULTS / "kb.md").write_text("\n".join(lines))
+    return lines
+
+
+def write_tune(result: dict[str, Any]) -> None:
+    (RESULTS / "kb.tune.json").write_text(json.dumps(result, indent=2))
+    lines = [
+        "# HYBRID fusion constants on the tune split (bench/kb.py --tune)",
+        "",
+        _header(result["meta"]),
+        "",
+        "Tune split only (the held-out questions are never scored here). `dense_weight`: the vector",
+        "score's share of the convex combination; `confident_margin`: BM25's best / second-best score",
+        "at which it is fused at all (1.0: always). Metrics: recall@5 / MRR / nDCG@10.",
+        "",
+        "| dense_weight | confident_margin | original (16 q) | extended (44 q) | mean |",
+        "|---|---|---|---|---|",
+    ]
+    for row in result["tune"]:
+        cells = [" / ".join(f"{row[s][m]:.3f}" for m in ("recall@5", "mrr", "ndcg@10")) for s in SETS_OF]
+        mean = statistics.fmean(row[s][m] for s in SETS_OF for m in ("recall@5", "mrr", "ndcg@10"))
+        lines.append(
+            f"| {row['dense_weight']} | {row['confident_margin']} | {cells[0]} | {cells[1]} | {mean:.4f} |"
+        )
+    (RESULTS / "kb.tune.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help="10k chunks only, 10 RAG questions")
+    group.add_argument("--quality", action="store_true", help="retrieval quality only (kb.quality.md)")
+    group.add_argument("--tune", action="store_true", help="the fusion grid on the tune split (kb.tune.md)")
     args = parser.parse_args()
-    write(asyncio.run(main(args.quick)))
+    mode = "quick" if args.quick else "quality" if args.quality else "tune" if args.tune else "full"
+    write(asyncio.run(main(mode)))
