@@ -156,19 +156,25 @@ class ModelService:
     ) -> AsyncIterator[StreamEvent]:
         """Admit *before* the first byte, then stream; settling and metering happen when it ends.
 
-        With a ``guardrail``, the input is checked before admission: a blocked input never reaches
-        the model (nor costs its tokens), and the output is checked as it streams.
+        With a ``guardrail``, the input is checked once the call is admitted (so rate limits also
+        bound the guardrail's work): a blocked input never reaches the model, its reservation is
+        settled at zero tokens, and the output is checked as it streams.
         """
         model = self.get_model(request.model_id, tenant)
         check_chat_request(request, self.bounds)
         request.tenant_id = tenant.tenant_id
-        call = None
-        if guardrail is not None:
-            call = await self._guard_input(tenant, request, guardrail, operation)
-            if call.input is not None and call.input.blocked:
-                return self._blocked(tenant, model, request, operation, call)
         worst_case = estimate_input_tokens(request) + (request.max_tokens or model.context_window)
         admission = await self.limiter.admit(tenant, model.model_id, worst_case)
+        call = None
+        if guardrail is not None:
+            try:
+                call = await self._guard_input(tenant, request, guardrail, operation)
+            except BaseException:
+                await self.limiter.settle(admission, 0)
+                raise
+            if call.input is not None and call.input.blocked:
+                await self.limiter.settle(admission, 0)
+                return self._blocked(tenant, model, request, operation, call)
         return self._metered(tenant, model, request, operation, admission, call)
 
     # --- guardrails ------------------------------------------------------------------------------

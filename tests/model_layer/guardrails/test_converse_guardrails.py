@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
+from botocore.config import Config
 from langchain_aws import ChatBedrockConverse
 
 from tests.model_layer.gateway_harness import CHAT_MODEL, build_gateway, fake_models
@@ -253,3 +255,28 @@ def test_openai_chat_completions_extension_field(live):
             extra_body={"guardrailConfig": {"guardrailIdentifier": gid, "guardrailVersion": "latest"}},
         )
     assert err.value.body["param"] == "guardrailConfig"
+
+
+def test_guarded_calls_are_admitted_like_any_other(live):
+    """Rate limits bound guarded calls too: a blocked input counts as a request (at zero tokens),
+    and a throttled one is refused before the guardrail or the model does any work."""
+    gw, base_url, _, _ = live
+    keys = gw.issue_keys("limited", requests_per_minute=1)
+    bedrock = client(gw, base_url, keys=keys)
+    gid = bedrock.create_guardrail(**{**DEFINITION, "name": "limited"})["guardrailId"]
+    runtime = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=base_url,
+        region_name="us-east-1",
+        aws_access_key_id=keys.access_key_id,
+        aws_secret_access_key=keys.secret_access_key,
+        config=Config(retries={"max_attempts": 1}),  # a throttled call is refused once, not retried
+    )
+    config = {"guardrailIdentifier": gid, "guardrailVersion": "DRAFT"}
+    store = gw.parts.service.guardrails.store
+    first = runtime.converse(modelId=CHAT_MODEL, messages=_msg("refund"), guardrailConfig=config)
+    assert first["stopReason"] == "guardrail_intervened"
+    evaluations = store.units("limited")["evaluations"]
+    with pytest.raises(runtime.exceptions.ThrottlingException):
+        runtime.converse(modelId=CHAT_MODEL, messages=_msg("refund"), guardrailConfig=config)
+    assert store.units("limited")["evaluations"] == evaluations  # no guardrail work for a refused call
