@@ -57,7 +57,8 @@ class Catalog:
 
 def tool_name(*parts: str) -> str:
     """A Converse tool name from its parts; long names keep a hash so they stay unique."""
-    name = "__".join(_UNSAFE.sub("_", p).strip("_") or "x" for p in parts)
+    # "__" separates the parts, so a part never contains it ("post /pets/{id}" -> "post_pets_id")
+    name = "__".join(re.sub("_+", "_", _UNSAFE.sub("_", p)).strip("_") or "x" for p in parts)
     if len(name) <= 64:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]

@@ -144,7 +144,9 @@ class Orchestrator:
                 self._record_turn(run, asked)
                 yield Chunk(asked)
                 return
-            assistant = {"role": "assistant", "content": response.content}
+            # the model's turn as the next call sees it: its text (if any) and its tool calls
+            content = [b for b in response.content if "toolUse" in b or b.get("text", "").strip()]
+            assistant = {"role": "assistant", "content": content}
             if any(c.result.returned for c in calls):
                 yield self._return_control(run, [*messages, assistant], calls, invocation_id)
                 return

@@ -27,6 +27,7 @@ from model_layer.agents.resume import resume_messages
 from model_layer.agents.sessions import SessionStore
 from model_layer.agents.settings import AgentSettings
 from model_layer.agents.store import AgentStore
+from model_layer.agents.wire import page_start, page_token
 from model_layer.errors import ConflictException, ValidationException
 from model_layer.types import Tenant
 
@@ -285,8 +286,6 @@ class AgentsRuntime:
         self, tenant: Tenant, agent_id: str, alias_id: str, params: dict[str, Any]
     ) -> dict:
         await self._check_alias(tenant, agent_id, alias_id)
-        from model_layer.agents.wire import page_start, page_token
-
         start, size = page_start(params.get("nextToken")), params.get("maxItems") or 100
         found = await _run(
             self.sessions.summaries,
