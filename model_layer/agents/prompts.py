@@ -93,7 +93,8 @@ def orchestration_system(agent: dict[str, Any], prompt_attributes: dict[str, str
     if remembered:
         parts.append("Summaries of earlier sessions with this user:\n" + remembered)
     parts.append(
-        "Use the tools when they help. When you have what you need, answer the user directly and briefly."
+        "Call a tool whenever one can do or look up what the user asks, one step at a time. When the "
+        "task is done, answer the user briefly."
     )
     return "\n\n".join(parts)
 

@@ -86,10 +86,9 @@ class GuardedCall:
     def trace(self) -> dict[str, Any] | None:
         if self.config.trace not in ("enabled", "enabled_full"):
             return None
-        gid = self.input or (self.outputs[0] if self.outputs else None)
-        if gid is None:
+        if self.compiled is None:
             return None
-        key = gid.guardrail_id
+        key = self.compiled.guardrail_id
         out: dict[str, Any] = {}
         if self.model_output:
             out["modelOutput"] = self.model_output
