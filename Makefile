@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/planner_vs_local.py
 	$(BIN)/python bench/wire_bench.py
 	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/kb.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
