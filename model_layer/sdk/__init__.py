@@ -10,7 +10,9 @@ gateway's server code::
         print(answer.text, answer.usage.output_tokens)
 
 LangChain models for the gateway live in :mod:`model_layer.sdk.langchain`; agents (define, invoke,
-return control, memory) in :mod:`model_layer.sdk.agents`.
+return control, memory) in :mod:`model_layer.sdk.agents`; knowledge bases (documents, Retrieve,
+RetrieveAndGenerate) in :mod:`model_layer.sdk.knowledge`; guardrails (define, ApplyGuardrail) in
+:mod:`model_layer.sdk.guardrails`.
 """
 
 from model_layer.sdk._wire import ApiKeyAuth, RetryPolicy, SigV4Auth
@@ -47,6 +49,14 @@ from model_layer.sdk.errors import (
     UnrecognizedClientError,
     ValidationError,
 )
+from model_layer.sdk.guardrails import AsyncGuardrailsClient, GuardrailResult, GuardrailsClient
+from model_layer.sdk.knowledge import (
+    AsyncKnowledgeBasesClient,
+    GeneratedAnswer,
+    KnowledgeBasesClient,
+    RetrievedChunk,
+    text_document,
+)
 from model_layer.sdk.types import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -74,6 +84,8 @@ __all__ = [
     "AgentsClient",
     "ApiKeyAuth",
     "AsyncAgentsClient",
+    "AsyncGuardrailsClient",
+    "AsyncKnowledgeBasesClient",
     "AsyncStrataClient",
     "ConflictError",
     "ContentBlockDeltaEvent",
@@ -83,9 +95,13 @@ __all__ = [
     "DependencyFailedError",
     "Embeddings",
     "ExpiredTokenError",
+    "GeneratedAnswer",
+    "GuardrailResult",
+    "GuardrailsClient",
     "IncompleteSignatureError",
     "InternalServerError",
     "InvalidSignatureError",
+    "KnowledgeBasesClient",
     "MessageStartEvent",
     "MessageStopEvent",
     "MetadataEvent",
@@ -95,6 +111,7 @@ __all__ = [
     "ModelSummary",
     "ModelTimeoutError",
     "ResourceNotFoundError",
+    "RetrievedChunk",
     "RetryPolicy",
     "ServiceQuotaExceededError",
     "ServiceUnavailableError",
@@ -110,4 +127,5 @@ __all__ = [
     "UsageReport",
     "ValidationError",
     "function",
+    "text_document",
 ]
