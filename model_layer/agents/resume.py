@@ -16,31 +16,33 @@ from typing import Any
 from model_layer.agents.records import SessionRecord
 from model_layer.errors import ValidationException
 
-FIELD = "sessionState.returnControlInvocationResults"
-
 
 def resume_messages(
-    session: SessionRecord, state: dict[str, Any], session_id: str
+    session: SessionRecord, state: dict[str, Any], session_id: str, field: str = "sessionState"
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    """The conversation to continue, the turn's references so far, and the turn's input text."""
+    """The conversation to continue, the turn's references so far, and the turn's input text.
+
+    ``field`` is the request member the state came in (InvokeInlineAgent's is ``inlineSessionState``),
+    so that errors name the field the client actually sent.
+    """
     pending = session.state.get("pending")
     invocation_id = state.get("invocationId")
     if pending is None:
         raise ValidationException(
-            f"sessionState.invocationId: session {session_id} has no pending return of control"
+            f"{field}.invocationId: session {session_id} has no pending return of control"
             + (f" (got {invocation_id})" if invocation_id else "")
         )
     if invocation_id is not None and invocation_id != pending["invocationId"]:
         raise ValidationException(
-            f"sessionState.invocationId: {invocation_id} is not the pending invocation of session "
-            f"{session_id}"
+            f"{field}.invocationId: {invocation_id} is not the pending invocation of session {session_id}"
         )
     calls = [dict(c) for c in pending["calls"]]
+    results_field = f"{field}.returnControlInvocationResults"
     for i, result in enumerate(state["returnControlInvocationResults"], start=1):
-        _match(calls, result, i)["result"] = _result_block(result)
+        _match(calls, result, i, results_field)["result"] = _result_block(result)
     for call in calls:
         if call["result"] is None:
-            raise ValidationException(f"{FIELD}: no result for {_describe(call['input'])}")
+            raise ValidationException(f"{results_field}: no result for {_describe(call['input'])}")
     blocks = []
     for call in calls:
         block = call["result"]
@@ -49,7 +51,9 @@ def resume_messages(
     return messages, list(pending.get("references") or []), pending.get("inputText", "")
 
 
-def _match(calls: list[dict[str, Any]], result: dict[str, Any], index: int) -> dict[str, Any]:
+def _match(
+    calls: list[dict[str, Any]], result: dict[str, Any], index: int, results_field: str
+) -> dict[str, Any]:
     kind = "functionResult" if "functionResult" in result else "apiResult"
     answer = result[kind]
     for call in calls:
@@ -70,7 +74,7 @@ def _match(calls: list[dict[str, Any]], result: dict[str, Any], index: int) -> d
                 return call
     what = answer.get("function") or f"{answer.get('httpMethod')} {answer.get('apiPath')}"
     raise ValidationException(
-        f"{FIELD}.{index}.member.{kind}: no pending call of {what} in action group "
+        f"{results_field}.{index}.member.{kind}: no pending call of {what} in action group "
         f"{answer.get('actionGroup')}"
     )
 

@@ -122,7 +122,9 @@ class AgentsRuntime:
         }
         state = request.get("inlineSessionState")
         body = {**request, "sessionState": state} if state is not None else request
-        return await self._start(tenant, INLINE_AGENT, identity, snapshot, session_id, None, body, request_id)
+        return await self._start(
+            tenant, INLINE_AGENT, identity, snapshot, session_id, None, body, request_id, "inlineSessionState"
+        )
 
     async def _inline_snapshot(self, tenant: Tenant, request: dict[str, Any]) -> dict[str, Any]:
         for key in ("collaborators", "collaboratorConfigurations", "customOrchestration"):
@@ -165,15 +167,16 @@ class AgentsRuntime:
         memory_id: str | None,
         request: dict[str, Any],
         request_id: str | None,
+        state_field: str = "sessionState",
     ) -> Started:
         state = request.get("sessionState") or {}
         if state.get("files"):
-            raise ValidationException("sessionState.files is not supported by this gateway")
+            raise ValidationException(f"{state_field}.files is not supported by this gateway")
         results = state.get("returnControlInvocationResults")
         text = request.get("inputText") or ""
         if not text and not results and not request.get("endSession"):
             raise ValidationException(
-                "inputText: give the user's input, or sessionState.returnControlInvocationResults"
+                f"inputText: give the user's input, or {state_field}.returnControlInvocationResults"
             )
         catalog = build_catalog(snapshot)
         kb_configs = _kb_configurations(state, snapshot)
@@ -191,7 +194,9 @@ class AgentsRuntime:
         try:
             run = self._run_for(tenant, identity, snapshot, catalog, session, request, state, kb_configs)
             if results:
-                run.resume, run.references, run.input_text = resume_messages(session, state, session_id)
+                run.resume, run.references, run.input_text = resume_messages(
+                    session, state, session_id, state_field
+                )
             run.request_id = request_id
         except BaseException:
             await asyncio.shield(_run(self.sessions.release, session))

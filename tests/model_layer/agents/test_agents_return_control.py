@@ -248,3 +248,38 @@ def test_inline_agent_next_to_prepare_agent(gw):
             actionGroups=[bad],
             inputText="x",
         )
+
+
+def test_another_tenants_inline_session_is_not_shared(gw):
+    # inline sessions are keyed by sessionId alone on the wire: the tenant keeps them apart
+    def inline(runtime, text=None, state=None):
+        args = {"sessionId": "shared-1", "foundationModel": PLANNER, "instruction": INSTRUCTION}
+        args["actionGroups"] = [function_group("booking", "book", executor=RETURN)]
+        if text is not None:
+            args["inputText"] = text
+        if state is not None:
+            args["inlineSessionState"] = state
+        out = {"text": "", "return_control": None}
+        for event in runtime.invoke_inline_agent(**args)["completion"]:
+            if "chunk" in event:
+                out["text"] += event["chunk"]["bytes"].decode()
+            elif "returnControl" in event:
+                out["return_control"] = event["returnControl"]
+        return out
+
+    gw.model.script(call("booking__book", {"city": "Oslo"}))
+    control = inline(gw.runtime, "Book Oslo for Ann")["return_control"]
+    _, other = gw.clients_for("globex")
+    stolen = {"invocationId": control["invocationId"], "returnControlInvocationResults": [_booking_result()]}
+    with pytest.raises(
+        other.exceptions.ValidationException,
+        match=r"inlineSessionState\.invocationId: session shared-1 has no pending",
+    ):
+        inline(other, state=stolen)
+    gw.model.script(text("Hello."))
+    assert inline(other, "Who booked what?")["text"] == "Hello."
+    seen = [m["content"][0].get("text") for m in gw.model.requests[-1].messages]
+    assert seen == ["Who booked what?"]  # nothing of acme's conversation
+    # the owner's pending call is untouched and resumes
+    gw.model.script(text("Booked B-42."))
+    assert inline(gw.runtime, state=stolen)["text"] == "Booked B-42."
