@@ -9,6 +9,7 @@ running their own version, and the errors a bad request gets before the stream s
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -24,7 +25,7 @@ from tests.model_layer.agents.harness import (
     make_agent,
     trace_steps,
 )
-from tests.model_layer.agents.scripted import call, calls, text
+from tests.model_layer.agents.scripted import ScriptedProvider, call, calls, text
 
 
 def _system(request) -> str:
@@ -228,6 +229,37 @@ def test_a_looping_agent_stops_at_max_iterations(gw):
     gw.model.policy = None
     gw.model.script(text("Fine."))
     assert invoke(gw.runtime, agent_id, "Again", session="loop")["text"] == "Fine."
+
+
+class _SilentModel(ScriptedProvider):
+    """Answers its script, but the first request in ``silent`` mode never gets a reply."""
+
+    silent = True
+
+    async def converse_stream(self, request):
+        if self.silent:
+            self.silent = False
+            self.requests.append(request)
+            await asyncio.Event().wait()  # a model that never answers (cancelled by the timeout)
+        async for event in super().converse_stream(request):
+            yield event
+
+
+def test_a_model_that_never_answers_is_bounded(tmp_path):
+    from tests.model_layer.agents.harness import agent_settings, running_gateway
+
+    model = _SilentModel()
+    settings = agent_settings(model_timeout_s=0.5)
+    with running_gateway(tmp_path / "home", settings=settings, providers={"scripted": model}) as gw:
+        agent_id = make_agent(gw, function_group())
+        with pytest.raises(EventStreamError) as failure:
+            invoke(gw.runtime, agent_id, "Paris?", session="slow")
+        error = failure.value.response["Error"]
+        assert error["Code"] == "dependencyFailedException"
+        assert "did not respond within 0.5 s" in error["Message"]
+        # the session was released: the next turn runs
+        model.script(text("Sunny."))
+        assert invoke(gw.runtime, agent_id, "Paris?", session="slow")["text"] == "Sunny."
 
 
 def test_user_input_asks_the_user(gw):
