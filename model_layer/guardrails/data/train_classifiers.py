@@ -10,7 +10,7 @@
 4. Calibrate on validation only: for each category the LOW/MEDIUM/HIGH cut-offs are the scores
    at which 5 % / 2 % / 0.5 % of the validation texts *without* that label score above; the denied
    topic threshold is the one that best separates on-topic prompts from near misses (a false
-   positive weighs twice a miss).
+   positive weighs twice a miss); grounding and relevance by :mod:`calibrate_grounding`.
 5. Write ``content_head.npz`` and ``calibration.json`` here. The test split is never looked at.
 
 Deterministic (fixed seed). Embedding the corpus takes about ten minutes on two cores the first
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from model_layer.guardrails.classifier import CATEGORIES
+from model_layer.guardrails.data.calibrate_grounding import fit as fit_grounding
 from model_layer.guardrails.data.corpus import Example, build_corpus
 from model_layer.guardrails.data.strata_examples import TOPICS
 from model_layer.guardrails.resources import GuardrailResources
@@ -173,6 +174,7 @@ def main() -> None:
     calibration = {
         "content_thresholds": cutoffs(val_scores, labels(sets["validation"])),
         "topic_threshold": topic_threshold(resources),
+        "grounding_logistic": fit_grounding(resources),
         "trained_on": {s: len(v) for s, v in sets.items()},
     }
     np.savez_compressed(HERE / "content_head.npz", **params)

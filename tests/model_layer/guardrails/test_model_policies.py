@@ -193,3 +193,34 @@ def test_contextual_grounding_and_relevance(live):
     assert bad_scores["GROUNDING"]["score"] < good_scores["GROUNDING"]["score"]
     assert bad_scores["RELEVANCE"]["action"] == "BLOCKED"
     assert good["usage"]["contextualGroundingPolicyUnits"] == 3
+
+
+def test_grounding_catches_a_changed_number_the_embeddings_call_supported(live):
+    """The answer is about the same thing as the source (MiniLM similarity ~0.9) but states an
+    opening hour the source does not: fact coverage is what blocks it."""
+    runtime, ids = live
+    source = "Our store opens at 9am on weekdays. On Saturdays it opens at 10am. It is closed on Sundays."
+    content = [
+        {"text": {"text": source, "qualifiers": ["grounding_source"]}},
+        {"text": {"text": "When does the store open on Saturday?", "qualifiers": ["query"]}},
+        {"text": {"text": "On Saturdays the store opens at 11am.", "qualifiers": ["guard_content"]}},
+    ]
+    r = runtime.apply_guardrail(
+        guardrailIdentifier=ids["grounding"], guardrailVersion="DRAFT", source="OUTPUT", content=content
+    )
+    assert r["action"] == "GUARDRAIL_INTERVENED"
+    grounding = {f["type"]: f for f in r["assessments"][0]["contextualGroundingPolicy"]["filters"]}
+    assert grounding["GROUNDING"]["action"] == "BLOCKED" and grounding["GROUNDING"]["score"] < 0.7
+    assert "RELEVANCE" not in grounding  # relevant: only the failing filters are in the default scope
+
+
+def test_fact_coverage_weighs_numbers_and_stems_words():
+    from model_layer.guardrails.policies.grounding import coverage
+
+    source, query = "Returns are accepted within 30 days of delivery.", "Can I return it?"
+    assert coverage("You can return it within 30 days.", source, query) == 1.0
+    assert coverage("Returned within 30 days: accepted.", source, query) == 1.0  # "returned" ~ "returns"
+    # one changed number among three words: 3 of 6 weighted facts are supported
+    assert coverage("Accepted within 60 days.", source, query) == 0.5
+    assert coverage("Refunds arrive by courier.", source, query) == 0.0
+    assert coverage("Yes.", source, query) == 1.0  # nothing claimed
