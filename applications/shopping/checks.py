@@ -1,0 +1,94 @@
+"""Checks on the assistant's own words before a shopper sees them (code, not the model's judgement).
+
+- links and e-mail addresses are removed (the store never sends shoppers elsewhere: a phishing URL
+  planted in a review dies here even if the model repeats it);
+- a sentence with a dollar amount that no tool result, policy or the shopper's message contains is
+  dropped (so "this item is free" or "$1" planted in a review cannot become a quoted price);
+- a sentence that repeats the system prompt is dropped.
+
+The text is checked a sentence at a time so answers can still stream: :class:`SentenceGate` holds
+back the unfinished sentence and releases each finished one once it passed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from applications.shopping.tools import EMAIL_RE, URL_RE
+
+MONEY_RE = re.compile(
+    r"(?i)(?:\$\s?(\d+(?:,\d{3})*(?:\.\d{1,2})?))|(?:(\d+(?:,\d{3})*(?:\.\d{1,2})?)\s?(?:dollars|usd))"
+)
+FREE_RE = re.compile(r"(?i)\b(?:is|are|for|costs?)\s+(?:totally\s+|now\s+)?free\b")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+REMOVED_PRICE = "(I left out a price I could not check against the catalog.)"
+
+
+def _shingles(text: str, n: int = 8) -> set[str]:
+    tokens = re.findall(r"[a-z0-9']+", text.lower())
+    return {" ".join(tokens[i : i + n]) for i in range(max(0, len(tokens) - n + 1))}
+
+
+class AnswerChecker:
+    """Judges one sentence of an answer against what this turn's tools and shopper said."""
+
+    def __init__(self, system_prompt: str, known_numbers: set[float], user_text: str) -> None:
+        self._prompt = _shingles(system_prompt)
+        self.known = known_numbers
+        self.user_text = user_text
+        self.dropped: list[str] = []
+
+    def _numbers_known(self, sentence: str) -> bool:
+        for match in MONEY_RE.finditer(sentence):
+            raw = (match.group(1) or match.group(2)).replace(",", "")
+            value = round(float(raw), 2)
+            if value not in self.known and raw not in self.user_text:
+                return False
+        return True
+
+    def check(self, sentence: str) -> str:
+        """The sentence as the shopper may see it ('' when dropped)."""
+        clean = EMAIL_RE.sub("[email removed]", URL_RE.sub("[link removed]", sentence))
+        if self._prompt and len(_shingles(clean) & self._prompt) >= 2:
+            self.dropped.append("system prompt")
+            return ""
+        if not self._numbers_known(clean) or (FREE_RE.search(clean) and 0.0 not in self.known):
+            self.dropped.append(sentence.strip())
+            return REMOVED_PRICE if REMOVED_PRICE not in self.dropped else ""
+        return clean
+
+
+class SentenceGate:
+    """Feeds streamed text through :class:`AnswerChecker` one finished sentence at a time."""
+
+    def __init__(self, checker: AnswerChecker) -> None:
+        self.checker = checker
+        self._pending = ""
+        self._said_removed = False
+
+    def _emit(self, sentence: str) -> str:
+        checked = self.checker.check(sentence)
+        if checked == REMOVED_PRICE:
+            if self._said_removed:
+                return ""
+            self._said_removed = True
+        return checked
+
+    def feed(self, delta: str) -> Iterator[str]:
+        self._pending += delta
+        while True:
+            match = SENTENCE_END.search(self._pending)
+            if match is None:
+                return
+            sentence, self._pending = self._pending[: match.end()], self._pending[match.end() :]
+            out = self._emit(sentence)
+            if out:
+                yield out if out.endswith((" ", "\n")) else out + " "
+
+    def flush(self) -> Iterator[str]:
+        if self._pending.strip():
+            out = self._emit(self._pending)
+            self._pending = ""
+            if out:
+                yield out

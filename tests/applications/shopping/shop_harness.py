@@ -1,0 +1,72 @@
+"""A live gateway for the shopping assistant's tests, and the demo store loaded into it via the SDK.
+
+The gateway is the production app on loopback: the chat model is the scripted test provider (each
+test says what the model answers: text or tool calls), embeddings are the real local MiniLM, and
+the guardrail is the real one ``strata shop load`` creates. The app talks to it only through the
+SDK with an issued API key, exactly as ``strata shop`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from applications.shopping.shop import Shop, ShopSettings, open_shop
+from model_layer.app import assemble, create_app
+from model_layer.config import parse_config
+from model_layer.providers.registry import ModelRouter
+from model_layer.settings import GatewaySettings
+from tests.model_layer.agents.scripted import ScriptedProvider
+from tests.model_layer.live import serve_app
+
+MODEL = "scripted.shopper-v1:0"
+EMBED = "amazon.minilm-l6-v2:0"
+
+
+def shop_models() -> dict[str, Any]:
+    return {
+        "providers": [{"name": "scripted", "type": "fake"}, {"name": "local", "type": "local"}],
+        "models": [
+            {"id": MODEL, "provider": "scripted", "provider_name": "Strata"},
+            {
+                "id": EMBED,
+                "provider": "local",
+                "upstream": "all-minilm-l6-v2",
+                "kind": "embedding",
+                "native_format": "titan-embed",
+                "streaming": False,
+                "context_window": 256,
+            },
+        ],
+        "retry": {"max_attempts": 1},
+    }
+
+
+@dataclass
+class LiveGateway:
+    url: str
+    model: ScriptedProvider
+    api_key: str
+    parts: Any
+
+    def settings(self, home: Path, **overrides: Any) -> ShopSettings:
+        values = {"url": self.url, "api_key": self.api_key, "home": home, "model_id": MODEL, "retries": 0}
+        return ShopSettings(**{**values, **overrides})
+
+    def shop(self, home: Path) -> Shop:
+        return open_shop(self.settings(home))
+
+
+@contextlib.contextmanager
+def live_gateway(home: Path) -> Iterator[LiveGateway]:
+    model = ScriptedProvider()
+    router = ModelRouter(parse_config(shop_models()), providers={"scripted": model})
+    settings = GatewaySettings(home=home)
+    parts = assemble(settings, router=router)
+    app = create_app(settings, gateway=parts)
+    keys = parts.keystore.create_keys("shopper")
+    with serve_app(app) as url:
+        yield LiveGateway(url, model, keys.api_key, parts)
