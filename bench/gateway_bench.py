@@ -36,29 +36,28 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+from bench_procs import BIN, free_port, issue_key, process, strata_env
 from gateway_report import now, profile_report, report
+from gateway_streaming import earlier_streaming, streaming
 from server_cpu import Profile, hot_spots, tree_cpu_s
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
 LITELLM_VERSION = "1.106.2"  # pinned: the version issue 7 measured; change it deliberately
-BIN = Path(sys.executable).parent
 THIN_PROXY = Path(__file__).resolve().parent / "thin_proxy.py"
 MODEL = "openai.bench-v1:0"
 LITELLM_KEY = "sk-bench-" + os.urandom(16).hex()  # LiteLLM refuses to start without a master key
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 8}
-STREAM_MAX_TOKENS = 64
 
 
 # --- the instant upstream (run as `gateway_bench.py --serve-upstream PORT`) ---------------------
@@ -117,44 +116,6 @@ def serve_upstream(port: int) -> None:
     uvicorn.run(upstream_app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
 
-# --- processes -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def process(cmd: list[str], ready_url: str, *, env: dict[str, str] | None = None, timeout_s: float = 120):
-    """Start ``cmd``, wait until ``ready_url`` answers, stop it (and wait) on exit."""
-    log = tempfile.TemporaryFile()  # noqa: SIM115  # closed in the finally below, after the process
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"{cmd[0]} exited:\n{log.read().decode()[-3000:]}")
-            try:
-                httpx.get(ready_url, timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{cmd[0]} did not start in {timeout_s:.0f}s") from None
-                time.sleep(0.1)  # poll interval while a server starts
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 def ensure_litellm() -> Path:
     """LiteLLM's proxy in its own venv (the bench's baseline, not a strata dependency)."""
     exe = LITELLM_VENV / "bin" / "litellm"
@@ -185,22 +146,6 @@ def litellm_version() -> str:
         text=True,
     )
     return out.stdout.strip() or "?"
-
-
-def strata_env(home: Path) -> dict[str, str]:
-    return {"STRATA_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-
-
-def issue_key(home: Path) -> str:
-    out = subprocess.run(
-        [str(BIN / "strata"), "keys", "create", "--tenant", "bench",
-         "--rpm", "100000000", "--tpm", "1000000000", "--json"],
-        env={**os.environ, **strata_env(home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )  # fmt: skip
-    return json.loads(out.stdout)["apiKey"]
 
 
 # --- load ----------------------------------------------------------------------------------------
@@ -382,101 +327,6 @@ def profile_strata(args: argparse.Namespace, url: str, headers: dict[str, str], 
     spots = hot_spots(raw, ROOT, top=25, ours=("model_layer/", "strata/"))
     return {"requests": args.profile_requests, "rps_under_profiler": len(loaded) / wall,
             "non_200": failed, "raw": str(raw)} | spots  # fmt: skip
-
-
-# --- streaming: gateway vs the raw local engine --------------------------------------------------
-
-STREAM_SETTINGS = {"n_ctx": 4096, "n_parallel": 1, "threads": min(2, os.cpu_count() or 1)}
-
-
-def _prompt(tag: int) -> list[dict[str, str]]:
-    # A unique tag per run: no run reuses another's prefix cache; both sides get the same prompts.
-    return [{"role": "user", "content": f"[run {tag}] Write a short story about a lighthouse keeper."}]
-
-
-def _decode_rate(stamps: list[float]) -> float:
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else 0.0
-
-
-def engine_run(engine, tag: int) -> float:
-    body = {"messages": _prompt(tag), "max_tokens": STREAM_MAX_TOKENS, "temperature": 0, "seed": 1}
-    stamps = [
-        time.perf_counter()
-        for chunk in engine.stream_chat({**body, "stream": True})
-        for choice in chunk.get("choices") or []
-        if (choice.get("delta") or {}).get("content")
-    ]
-    return _decode_rate(stamps)
-
-
-def gateway_run(client: httpx.Client, url: str, key: str, tag: int) -> float:
-    body = {"model": "local.bench-v1:0", "messages": _prompt(tag), "max_tokens": STREAM_MAX_TOKENS,
-            "temperature": 0, "seed": 1, "stream": True}  # fmt: skip
-    stamps: list[float] = []
-    with client.stream("POST", url, json=body, headers={"Authorization": f"Bearer {key}"}) as r:
-        for line in r.iter_lines():
-            if line.startswith("data: {"):
-                choices = json.loads(line[6:]).get("choices") or []
-                if choices and choices[0]["delta"].get("content"):
-                    stamps.append(time.perf_counter())
-    return _decode_rate(stamps)
-
-
-def streaming(args: argparse.Namespace, work: Path) -> dict:
-    sys.path.insert(0, str(ROOT))
-    from infrastructure.runtime.engine import ChatEngine, EngineConfig
-
-    port = free_port()
-    config = work / "strata-local.toml"
-    config.write_text(
-        '[[providers]]\nname = "local"\ntype = "local"\n'
-        + "".join(f"{k} = {v}\n" for k, v in STREAM_SETTINGS.items())
-        + '\n[[models]]\nid = "local.bench-v1:0"\nprovider = "local"\nupstream = "smollm2-135m-instruct"\n'
-    )
-    home = work / "strata-home"
-    key = issue_key(home)
-    engine_config = EngineConfig(
-        n_ctx=STREAM_SETTINGS["n_ctx"],
-        n_parallel=STREAM_SETTINGS["n_parallel"],
-        n_threads=STREAM_SETTINGS["threads"],
-    )
-    rates: dict[str, list[float]] = {"engine": [], "gateway": []}
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    with (
-        process(
-            [str(BIN / "strata"), "serve", "--port", str(port), "--config", str(config)],
-            f"http://127.0.0.1:{port}/health",
-            env=strata_env(home),
-        ),
-        ChatEngine(engine_config) as engine,
-        httpx.Client(timeout=300) as client,
-    ):
-        engine_run(engine, -1)  # warm-up both sides (first-request allocations, model load)
-        gateway_run(client, url, key, -2)
-        for run in range(args.stream_runs):
-            rates["engine"].append(engine_run(engine, run))
-            rates["gateway"].append(gateway_run(client, url, key, run))
-            engine_rate, gateway_rate = rates["engine"][-1], rates["gateway"][-1]
-            print(f"  run {run + 1}: engine {engine_rate:.1f} tok/s, gateway {gateway_rate:.1f}", flush=True)
-    medians = {name: statistics.median(values) for name, values in rates.items()}
-    return medians | {
-        "runs": rates,
-        "settings": STREAM_SETTINGS,
-        "max_tokens": STREAM_MAX_TOKENS,
-        "when": now(),
-    }
-
-
-def earlier_streaming() -> dict | None:
-    """The streaming figures of the last run that measured them, to keep them in the report."""
-    try:
-        stream = json.loads((RESULTS / "gateway.json").read_text())["streaming"]
-    except (OSError, ValueError, KeyError):
-        return None
-    if not isinstance(stream, dict):
-        return None
-    defaults = {"settings": STREAM_SETTINGS, "max_tokens": STREAM_MAX_TOKENS, "when": None}
-    return defaults | stream | {"carried_over": True}
 
 
 def main() -> None:
