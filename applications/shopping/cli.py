@@ -182,6 +182,29 @@ def _chat_turn(shop: Any, text: str, session_id: str) -> None:
             typer.echo(f"\n  sources: {', '.join(sources)}" if sources else "")
 
 
+@shop_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="The port to listen on.")] = 8080,
+    url: UrlOption = None,
+    api_key: KeyOption = None,
+    home: HomeOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Serve the web page (streaming chat, product cards, citations, cart) for the loaded store."""
+    import uvicorn
+
+    from applications.shopping.web import create_web_app
+
+    shop = _open(_settings(url, api_key, home, model))
+    page = f"http://{host}:{port}/"
+    typer.echo(f"Shopping assistant on {page}  ({shop.state.products} products, gateway {shop.settings.url})")
+    try:
+        uvicorn.run(create_web_app(shop), host=host, port=port, log_level="warning")
+    finally:
+        shop.close()
+
+
 def register(app: typer.Typer) -> None:
     """Entry point of the ``strata.commands`` group: adds ``strata shop``."""
     app.add_typer(shop_app, name="shop")
