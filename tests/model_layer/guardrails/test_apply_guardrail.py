@@ -173,6 +173,6 @@ def test_a_backtracking_regex_cannot_hang_the_gateway(monkeypatch):
     )
     started = time.monotonic()
     result = checker.check("INPUT", [TextBlock("a" * 4096 + "!")])
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 30  # a hang guard on a loaded machine, not a timing claim
     (finding,) = result.findings
     assert finding.blocks and finding.entry["action"] == "BLOCKED"  # unknown matches: fail closed
