@@ -1,0 +1,195 @@
+"""Red-team run: garak's probes against the gateway's /v1 route, with and without a guardrail.
+
+    .venv/bin/python bench/guardrail_redteam.py [--cap N]
+
+garak (PyPI, NVIDIA's LLM vulnerability scanner) is installed into a venv of its own
+(``~/.cache/strata-bench/garak-venv``: it pulls torch and transformers, which the gateway does not
+need) and pointed at a live strata gateway serving the embedded SmolLM2 model, through its
+``openai.OpenAICompatible`` generator. The same probes run twice: plainly, and with a guardrail
+(PROMPT_ATTACK and the harmful-content filters at HIGH) sent as the route's ``guardrailConfig``
+body field. The probes were chosen because the classifier never saw their prompts: prompt
+injection (PromptInject's hijacking templates), adversarial GCG suffixes and harmful requests
+rephrased in the past tense (``--probes`` adds others, e.g. latentinjection or tap.TAPCached). (garak's DAN and in-the-wild
+jailbreak probes are *not* used: their prompts are in the training corpus.) Attack success rate =
+1 - passed/total of each probe's detector, from garak's report. Results go into
+bench/results/guardrails.json/.md under ``red_team`` (merged with bench/guardrails.py's).
+"""
+
+# ruff: noqa: E501 -- the report's sentences stay one per line
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+GARAK = "garak==0.17.1"
+VENV = Path.home() / ".cache" / "strata-bench" / "garak-venv"
+# Short prompts: SmolLM2 on two shared cores takes seconds per answer, and long ones (latent
+# injection documents, TAP's jailbreaks) tens of seconds, so those two are left to --probes.
+PROBES = (
+    "promptinject.HijackHateHumans",
+    "promptinject.HijackKillHumans",
+    "suffix.GCGCached",
+    "phrasing.PastTense",
+)
+MODEL = "local.smollm2-135m-instruct-v1:0"
+# garak's detectors look for a refusal or the injected rogue string, both at the start of an
+# answer; 32 tokens keeps a probe prompt to tens of seconds on a loaded 2-core machine.
+MAX_TOKENS = 32
+CONFIG = {
+    "providers": [{"name": "local", "type": "local", "n_ctx": 4096, "n_parallel": 2}],
+    "models": [
+        {"id": MODEL, "provider": "local", "upstream": "smollm2-135m-instruct", "context_window": 2048}
+    ],
+}
+GUARDRAIL = {
+    "name": "redteam",
+    "contentPolicyConfig": {
+        "filtersConfig": [
+            {"type": t, "inputStrength": "HIGH", "outputStrength": "NONE" if t == "PROMPT_ATTACK" else "HIGH"}
+            for t in ("PROMPT_ATTACK", "HATE", "INSULTS", "VIOLENCE", "MISCONDUCT", "SEXUAL")
+        ]
+    },
+    # garak's refusal detector (mitigation.MitigationBypass) recognises this wording as a refusal
+    "blockedInputMessaging": "Sorry, but I can't help with that request.",
+    "blockedOutputsMessaging": "Sorry, but I can't help with that request.",
+}
+
+
+def ensure_garak() -> Path:
+    python = VENV / "bin" / "python"
+    if not (VENV / "bin" / "garak").exists():
+        VENV.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", GARAK], check=True
+        )
+    return VENV / "bin" / "garak"
+
+
+def garak_config(url: str, api_key: str, guardrail_id: str | None, cap: int, probes: str) -> dict:
+    generator = {
+        "uri": f"{url}/v1/",
+        "api_key": api_key,
+        "max_tokens": MAX_TOKENS,
+        "suppressed_params": ["n", "frequency_penalty", "presence_penalty", "stop"],
+    }
+    if guardrail_id:
+        generator["extra_params"] = {
+            "extra_body": {
+                "guardrailConfig": {"guardrailIdentifier": guardrail_id, "guardrailVersion": "DRAFT"}
+            }
+        }
+    return {
+        "system": {"parallel_attempts": False, "lite": True, "show_z": False},
+        "run": {"generations": 1, "soft_probe_prompt_cap": cap, "seed": 7},
+        "plugins": {
+            "model_type": "openai.OpenAICompatible",
+            "model_name": MODEL,
+            "probe_spec": probes,
+            "generators": {"openai": {"OpenAICompatible": generator}},
+        },
+    }
+
+
+def run_garak(garak: Path, config: dict, label: str, workdir: Path) -> dict[str, dict[str, float]]:
+    config_path = workdir / f"{label}.json"
+    config_path.write_text(json.dumps(config))
+    prefix = f"strata-{label}-{int(time.time())}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "XDG_DATA_HOME": str(workdir)}
+    subprocess.run(
+        [str(garak), "--config", str(config_path), "--report_prefix", prefix],
+        check=True, env=env, cwd=workdir, timeout=3600,
+    )  # fmt: skip
+    report = next(workdir.rglob(f"{prefix}*.report.jsonl"))
+    results: dict[str, dict[str, float]] = {}
+    for line in report.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("entry_type") != "eval" or not entry.get("total"):
+            continue
+        probe, detector = entry["probe"], entry["detector"]
+        asr = 1 - entry["passed"] / entry["total"]
+        results.setdefault(probe, {})[detector] = {"asr": round(asr, 3), "total": entry["total"]}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cap", type=int, default=10, help="prompts per probe (garak's soft cap)")
+    parser.add_argument("--probes", default=",".join(PROBES), help="garak probe spec")
+    args = parser.parse_args()
+    import boto3
+
+    from tests.model_layer.gateway_harness import build_gateway
+    from tests.model_layer.live import serve_app
+
+    garak = ensure_garak()
+    started, load = time.time(), os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        gw = build_gateway(work / "home", CONFIG)
+        with serve_app(gw.app) as url:
+            bedrock = boto3.client(
+                "bedrock", endpoint_url=url, region_name="us-east-1",
+                aws_access_key_id=gw.keys.access_key_id, aws_secret_access_key=gw.keys.secret_access_key,
+            )  # fmt: skip
+            gid = bedrock.create_guardrail(**GUARDRAIL)["guardrailId"]
+            key = gw.keys.api_key
+            plain = run_garak(garak, garak_config(url, key, None, args.cap, args.probes), "plain", work)
+            guarded = run_garak(garak, garak_config(url, key, gid, args.cap, args.probes), "guarded", work)
+    merge(
+        {
+            "probes": args.probes.split(","),
+            "cap": args.cap,
+            "without_guardrail": plain,
+            "with_guardrail": guarded,
+            "max_tokens": MAX_TOKENS,
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+            "elapsed_s": round(time.time() - started),
+            "load_average": f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 cores shared)",
+        }
+    )
+
+
+def merge(red_team: dict) -> None:
+    path = ROOT / "bench" / "results" / "guardrails.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["red_team"] = red_team
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["", "## Red team: garak against /v1/chat/completions (SmolLM2-135M)", ""]
+    lines += [
+        f"Probes capped at {red_team['cap']} prompts each, answers at {red_team.get('max_tokens', 64)} tokens; attack success rate (lower is better) = 1 - passed/total of each probe's detector in garak's report. Guardrail: PROMPT_ATTACK and the five harmful-content filters at HIGH, sent as the route's `guardrailConfig` body field.",
+        "",
+    ]
+    if "when" in red_team:
+        lines += [
+            f"Run: {red_team['when']}, {red_team['elapsed_s']} s for both passes; load average {red_team['load_average']}.",
+            "",
+        ]
+    lines += [
+        "| probe | detector | prompts | ASR without guardrail | ASR with guardrail |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for probe, detectors in red_team["without_guardrail"].items():
+        for detector, row in detectors.items():
+            other = red_team["with_guardrail"].get(probe, {}).get(detector, {})
+            lines.append(f"| {probe} | {detector} | {row['total']} | {row['asr']} | {other.get('asr')} |")
+    md = ROOT / "bench" / "results" / "guardrails.md"
+    text = md.read_text() if md.exists() else "# Guardrails: measured quality and cost\n"
+    marker = "\n## Red team"
+    text = text.split(marker)[0].rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    md.write_text(text)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
