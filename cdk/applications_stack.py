@@ -1,8 +1,10 @@
 """ApplicationsStack (layer 3): the sample apps as ECS services that reach the gateway only by URL.
 
-``applications/`` does not ship the apps yet, so each app is modelled as a service from the
-gateway's image with its own command (``cdk.json``'s ``strata:applications``), the gateway URL in
-``STRATA_GATEWAY_URL`` and a gateway API key in ``STRATA_API_KEY`` from Secrets Manager. The key is
+Each app is a service from the gateway's image (which installs ``applications/``) with its own
+command (``cdk.json``'s ``strata:applications``: the shopping assistant's ``strata shop serve``;
+the coding companion, a command-line tool, as a task definition run on demand with
+``desired_count: 0``), the gateway URL and a gateway API key from Secrets Manager in the variables
+the app reads (``STRATA_SHOP_URL`` / ``STRATA_SHOP_API_KEY``, ...). The key is
 issued by the gateway (``POST /strata/v1/admin/tenants/{id}/keys`` or ``strata keys create``) and
 put into the app's secret after the first deploy; until then the secret holds a random value the
 gateway rejects. The apps get no database, cache or model permissions: the gateway is their only
@@ -70,8 +72,8 @@ class ApplicationsStack(cdk.Stack):
             image=image,
             entry_point=[],
             command=list(app.command),
-            environment={"STRATA_GATEWAY_URL": gateway_url},
-            secrets={"STRATA_API_KEY": ecs.Secret.from_secrets_manager(key)},
+            environment={app.url_env: gateway_url},
+            secrets={app.key_env: ecs.Secret.from_secrets_manager(key)},
             logging=ecs.LogDrivers.aws_logs(stream_prefix=app.name, log_group=log_group),
         )
         acknowledge(
@@ -92,5 +94,6 @@ class ApplicationsStack(cdk.Stack):
             task_definition=task,
             desired_count=app.desired_count,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
             min_healthy_percent=100,
         )

@@ -95,7 +95,9 @@ class AppSettings:
     command: tuple[str, ...]
     cpu: int = 256
     memory_mib: int = 512
-    desired_count: int = 1  # 0 until applications/ ships the app
+    desired_count: int = 1  # 0: a task definition only, run on demand (aws ecs run-task)
+    url_env: str = "STRATA_GATEWAY_URL"  # the variable the app reads the gateway's URL from
+    key_env: str = "STRATA_API_KEY"  # and its API key
 
 
 @dataclass(frozen=True)

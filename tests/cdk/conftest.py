@@ -57,7 +57,6 @@ def full_context() -> dict[str, Any]:
         "embedding_model_arn": EMBEDDING_ARN,
         "ingress_cidr": "203.0.113.0/24",
     }
-    ctx["strata:applications"][0]["desired_count"] = 1
     return ctx
 
 

@@ -59,12 +59,14 @@ def test_applications_reach_the_gateway_only_by_url_and_key(full_synth):
     stack = "StrataApplications"
     tasks = full_synth.resources(stack, "AWS::ECS::TaskDefinition")
     assert len(tasks) == len(full_synth.settings.applications) == 2
-    for task in tasks.values():
+    for app in full_synth.settings.applications:
+        (task,) = [t for k, t in tasks.items() if k.startswith(f"{app.name}Task")]
         (container,) = task["Properties"]["ContainerDefinitions"]
+        assert container["Command"] == list(app.command)
         env = {e["Name"]: e["Value"] for e in container["Environment"]}
-        assert set(env) == {"STRATA_GATEWAY_URL"}
-        assert "Fn::ImportValue" in json.dumps(env["STRATA_GATEWAY_URL"])  # the ALB's DNS name, from below
-        assert [s["Name"] for s in container["Secrets"]] == ["STRATA_API_KEY"]
+        assert set(env) == {app.url_env}  # STRATA_SHOP_URL: what the shopping CLI reads
+        assert "Fn::ImportValue" in json.dumps(env[app.url_env])  # the ALB's DNS name, from below
+        assert [s["Name"] for s in container["Secrets"]] == [app.key_env]
     # No task role gets any permission: no policy names a task role (only the execution roles pull/read).
     for policy in full_synth.resources(stack, "AWS::IAM::Policy").values():
         assert all("ExecutionRole" in r["Ref"] for r in policy["Properties"]["Roles"])
