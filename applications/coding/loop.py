@@ -9,10 +9,12 @@ user's folder is written only then.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from applications.coding.patches import FORMAT_HELP, PatchError, apply_patch
 from applications.coding.report import CodeReport, ModelCall, verified_status
+from applications.coding.results import SandboxRun
 from applications.coding.sandbox import Sandbox
 from applications.coding.workspace import OutsideWorkspace, Workspace
 from model_layer.sdk import StrataAPIError, StrataClient
@@ -23,6 +25,8 @@ SYSTEM = (
 )
 OUTPUT_TAIL = 3000
 CONTEXT_CHARS = 24000
+GOAL_NOT_MET = "The tests pass, but no new test was added. Add tests as asked."
+Goal = Callable[[SandboxRun, SandboxRun], bool]
 
 
 @dataclass
@@ -78,15 +82,25 @@ class EditTestLoop:
         return answer.text
 
     def run(
-        self, ws: Workspace, instruction: str, report: CodeReport, *, write: bool = True, fix: bool = True
+        self,
+        ws: Workspace,
+        instruction: str,
+        report: CodeReport,
+        *,
+        write: bool = True,
+        fix: bool = True,
+        require_tests: bool = True,
+        goal: Goal | None = None,
+        names: tuple[str, str] = ("fixed", "not_fixed"),
     ) -> CodeReport:
-        """Loop until the tests pass or the attempts run out; ``report`` gets every run and call.
+        """Loop until the goal is met or the attempts run out; ``report`` gets every run and call.
 
         With ``fix`` (``strata code fix``) passing tests mean there is nothing to fix: no model call.
+        ``goal(first_run, run)`` says when a run is done (default: it passed; it must pass anyway).
         """
         first = self.sandbox.run_tests(ws.staging)
         report.runs.append(first)
-        if first.outcome == "no_tests":
+        if first.outcome == "no_tests" and require_tests:
             report.status, report.message = (
                 "no_tests",
                 "the workspace has no tests, so no change can be verified",
@@ -95,6 +109,7 @@ class EditTestLoop:
         if fix and first.passed:
             report.status, report.message = "already_passing", "the tests already pass: nothing to fix"
             return report
+        done = goal or (lambda _first, run: run.passed)
         prompt = (
             f"Task: {instruction}\n\nWorkspace files:\n\n{workspace_context(ws)}\n\n"
             f"Test run ({first.outcome}):\n{first.output[-OUTPUT_TAIL:]}"
@@ -105,12 +120,15 @@ class EditTestLoop:
             if reply is None:
                 break
             feedback = self._try_patch(ws, reply, report)
-            if feedback is None:
-                break  # the tests pass
-            messages.append({"role": "user", "content": [{"text": feedback}]})
-        report.status = verified_status(report, "fixed", "not_fixed")
+            if feedback is None and done(first, report.runs[-1]):
+                break
+            messages.append({"role": "user", "content": [{"text": feedback or GOAL_NOT_MET}]})
+        success, failure = names
+        report.status = verified_status(report, success, failure)
+        if report.status == success and (len(report.runs) < 2 or not done(first, report.runs[-1])):
+            report.status = failure
         report.files_changed = ws.diff()
-        if report.status == "fixed":
+        if report.status == success:
             report.written = ws.write_back() if write else []
             report.message = f"the tests pass after {len(report.model_calls)} model call(s)"
         else:

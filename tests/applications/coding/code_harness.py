@@ -1,7 +1,8 @@
 """A live gateway for the coding companion's tests: the production app on loopback, scripted model.
 
-The chat model is the scripted test provider (each test says what the model answers), reached by
-the companion only through the SDK with an issued API key — exactly as ``strata code`` does.
+The chat model is the scripted test provider (each test says what the model answers), embeddings
+are the real local MiniLM; the companion reaches them only through the SDK with an issued API key
+— exactly as ``strata code`` does.
 """
 
 from __future__ import annotations
@@ -20,12 +21,24 @@ from tests.model_layer.agents.scripted import ScriptedProvider
 from tests.model_layer.live import serve_app
 
 MODEL = "scripted.coder-v1:0"
+EMBED = "amazon.minilm-l6-v2:0"  # the real local MiniLM: `ask` indexes docs with it
 
 
 def code_models() -> dict[str, Any]:
     return {
-        "providers": [{"name": "scripted", "type": "fake"}],
-        "models": [{"id": MODEL, "provider": "scripted", "provider_name": "Strata"}],
+        "providers": [{"name": "scripted", "type": "fake"}, {"name": "local", "type": "local"}],
+        "models": [
+            {"id": MODEL, "provider": "scripted", "provider_name": "Strata"},
+            {
+                "id": EMBED,
+                "provider": "local",
+                "upstream": "all-minilm-l6-v2",
+                "kind": "embedding",
+                "native_format": "titan-embed",
+                "streaming": False,
+                "context_window": 256,
+            },
+        ],
         "retry": {"max_attempts": 1},
     }
 

@@ -1,0 +1,168 @@
+"""The companion's commands as functions: fix, generate, test, explain, migrate, ask.
+
+Each takes :class:`CodeSettings` (where the gateway is, which model, how many attempts) and a
+workspace folder, and returns one :class:`~applications.coding.report.CodeReport`. The CLI is a
+thin layer over these; the bench calls them directly.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from applications.coding.ask import answer_once, run_ask
+from applications.coding.loop import EditTestLoop, LoopSettings
+from applications.coding.migrate import migrate
+from applications.coding.report import CodeReport
+from applications.coding.results import SandboxRun
+from applications.coding.sandbox import Sandbox, SandboxLimits
+from applications.coding.workspace import Workspace
+from model_layer.sdk import RetryPolicy, StrataClient
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_MODEL = "local.smollm2-135m-instruct-v1:0"
+DEFAULT_EMBEDDINGS = "amazon.minilm-l6-v2:0"
+EXPLAIN = "Explain what this code does, how and why, for a developer new to it."
+
+
+@dataclass
+class CodeSettings:
+    url: str = DEFAULT_URL
+    api_key: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    model_id: str = DEFAULT_MODEL
+    embedding_model: str = DEFAULT_EMBEDDINGS
+    attempts: int = 3
+    max_tokens: int = 1024
+    timeout_s: float = 300.0
+    write: bool = True
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> CodeSettings:
+        env = os.environ
+        values: dict[str, Any] = {
+            "url": env.get("STRATA_CODE_URL", DEFAULT_URL),
+            "api_key": env.get("STRATA_CODE_API_KEY") or env.get("STRATA_API_KEY"),
+            "access_key": env.get("STRATA_CODE_ACCESS_KEY_ID"),
+            "secret_key": env.get("STRATA_CODE_SECRET_ACCESS_KEY"),
+            "model_id": env.get("STRATA_CODE_MODEL", DEFAULT_MODEL),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def client_options(self) -> dict[str, Any]:
+        auth: dict[str, Any] = {"api_key": self.api_key} if self.api_key else {}
+        if self.access_key:
+            auth = {"access_key": self.access_key, "secret_key": self.secret_key}
+        return {**auth, "timeout": self.timeout_s, "retry": RetryPolicy(max_attempts=2)}
+
+    def client(self) -> StrataClient:
+        return StrataClient(self.url, **self.client_options())
+
+    def loop(self, client: StrataClient) -> EditTestLoop:
+        settings = LoopSettings(self.model_id, max_attempts=self.attempts, max_tokens=self.max_tokens)
+        return EditTestLoop(client, Sandbox(self.limits), settings)
+
+
+def _looped(
+    command: str, settings: CodeSettings, workspace: Path, instruction: str, **options: Any
+) -> CodeReport:
+    report = CodeReport(command, str(workspace))
+    with Workspace(workspace, settings.limits) as ws, settings.client() as client:
+        return settings.loop(client).run(ws, instruction, report, write=settings.write, **options)
+
+
+def run_fix(settings: CodeSettings, workspace: Path, instruction: str) -> CodeReport:
+    """Find and fix a bug so the workspace's tests pass."""
+    return _looped("fix", settings, workspace, instruction)
+
+
+def run_generate(settings: CodeSettings, workspace: Path, instruction: str) -> CodeReport:
+    """Write code for an instruction (a signature and docstring); the tests decide if it is done."""
+    task = f"{instruction}\nWrite the implementation; keep the existing tests unchanged."
+    return _looped("generate", settings, workspace, task, fix=False, names=("generated", "not_generated"))
+
+
+def _more_tests(first: SandboxRun, final: SandboxRun) -> bool:
+    return final.passed and final.counts.passed > first.counts.passed
+
+
+def run_test(settings: CodeSettings, workspace: Path, target: str) -> CodeReport:
+    """Write or extend tests for a module: done when more tests pass than before."""
+    task = (
+        f"Write pytest tests for {target} in a new or existing test file (test_*.py). They must pass "
+        "against the current code; do not change the code under test."
+    )
+    return _looped(
+        "test", settings, workspace, task, fix=False, require_tests=False, goal=_more_tests,
+        names=("tests_added", "tests_not_added"),
+    )  # fmt: skip
+
+
+def _symbol_source(source: str, symbol: str) -> tuple[str, int, int] | None:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == symbol:
+            lines = source.splitlines(keepends=True)
+            return "".join(lines[node.lineno - 1 : node.end_lineno]), node.lineno, node.end_lineno
+    return None
+
+
+def _explain_target(ws: Workspace, target: str) -> tuple[str, str, int, int]:
+    path, _, symbol = target.partition(":")
+    source = ws.read(path)
+    first, last = 1, len(source.splitlines())
+    if symbol:
+        found = _symbol_source(source, symbol) if path.endswith(".py") else None
+        if found is None:
+            raise ValueError(f"no function or class named {symbol!r} in {path}")
+        source, first, last = found
+    return ws.resolve(path), source, first, last
+
+
+def run_explain(settings: CodeSettings, workspace: Path, target: str) -> CodeReport:
+    """Explain a file or one of its functions/classes (``PATH[:SYMBOL]``); cites what it read."""
+    report = CodeReport("explain", str(workspace))
+    with Workspace(workspace, settings.limits) as ws:
+        try:
+            path, source, first, last = _explain_target(ws, target)
+        except (ValueError, SyntaxError) as exc:
+            report.status, report.message = "not_found", str(exc)
+            return report
+        prompt = f"{EXPLAIN}\n\n{path}\n```\n{source}```"
+        answer_once(settings, report, prompt, None, "answered by the model (not verified by tests)")
+        report.citations = [{"path": path, "lines": [first, last]}]
+    return report
+
+
+def run_migrate(settings: CodeSettings, workspace: Path, instruction: str) -> CodeReport:
+    """Deterministic rewriters, tests before and after; what they could not do is listed."""
+    report = CodeReport("migrate", str(workspace))
+    with Workspace(workspace, settings.limits) as ws:
+        result = migrate(ws, Sandbox(settings.limits), instruction, write=settings.write)
+    report.runs = [r for r in (result.before, result.after) if r is not None]
+    report.status, report.applied, report.left = result.status, result.applied, result.left
+    report.files_changed, report.written = result.diff, result.written
+    report.message = {
+        "migrated": "the tests pass after the migration",
+        "nothing_to_migrate": "no deterministic rewrite applied; nothing was changed",
+        "regressed": "the tests passed before and fail after: the migration was not written",
+        "tests_failing": "the tests fail after the migration: it was not written",
+    }[result.status]
+    return report
+
+
+COMMANDS: dict[str, Callable[[CodeSettings, Path, str], CodeReport]] = {
+    "fix": run_fix,
+    "generate": run_generate,
+    "test": run_test,
+    "explain": run_explain,
+    "migrate": run_migrate,
+    "ask": run_ask,
+}
