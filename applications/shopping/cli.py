@@ -192,17 +192,39 @@ def serve(
     model: ModelOption = None,
 ) -> None:
     """Serve the web page (streaming chat, product cards, citations, cart) for the loaded store."""
+    _serve_page(_settings(url, api_key, home, model), port, host)
+
+
+def _serve_page(settings: ShopSettings, port: int, host: str = "127.0.0.1") -> None:
     import uvicorn
 
     from applications.shopping.web import create_web_app
 
-    shop = _open(_settings(url, api_key, home, model))
+    shop = _open(settings)
     page = f"http://{host}:{port}/"
-    typer.echo(f"Shopping assistant on {page}  ({shop.state.products} products, gateway {shop.settings.url})")
+    typer.echo(f"Shopping assistant on {page}  ({shop.state.products} products, gateway {settings.url})")
+    typer.echo("Ctrl-C to stop.")
     try:
         uvicorn.run(create_web_app(shop), host=host, port=port, log_level="warning")
     finally:
         shop.close()
+
+
+@shop_app.command("demo")
+def demo(
+    port: Annotated[int, typer.Option("--port", help="The page's port.")] = 8080,
+    gateway_port: Annotated[int, typer.Option("--gateway-port", help="The gateway's port.")] = 8000,
+    home: HomeOption = None,
+    model: ModelOption = None,
+) -> None:
+    """What ``make run`` runs: start the gateway (``strata up``), load the demo store, serve the page."""
+    from applications.shopping.demo_run import run_demo
+
+    settings = _settings(None, None, home, model)
+    try:
+        run_demo(settings, gateway_port=gateway_port, page_port=port, serve_page=_serve_page)
+    except StrataAPIError as exc:
+        raise _gateway_error(exc, settings.url) from None
 
 
 def register(app: typer.Typer) -> None:
