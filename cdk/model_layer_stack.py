@@ -97,6 +97,7 @@ class ModelLayerStack(cdk.Stack):
         env = {
             "STRATA_TOML": toml,
             "STRATA_REGION": cdk.Stack.of(self).region,
+            "STRATA_ACCOUNT_ID": cdk.Stack.of(self).account,  # the account in the ARNs the gateway returns
             "STRATA_ACCESS_LOG": "true",
             # The ALB is the only peer; trust its X-Forwarded-* (the tasks sit in private subnets).
             "STRATA_FORWARDED_ALLOW_IPS": "*",

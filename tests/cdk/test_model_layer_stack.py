@@ -204,6 +204,16 @@ def test_secrets_come_from_secrets_manager(default_synth):
     )
 
 
+def test_database_password_fits_a_url_unescaped(default_synth):
+    (db_secret,) = [
+        v
+        for k, v in default_synth.resources(STACK, "AWS::SecretsManager::Secret").items()
+        if "DatabaseSecret" in k
+    ]
+    excluded = db_secret["Properties"]["GenerateSecretString"]["ExcludeCharacters"]
+    assert set(":/?#[]@!$&'()*+,;=% \"\\") <= set(excluded)  # the boot line puts it into a URL as is
+
+
 def test_managed_bedrock_parts_are_optional(full_synth):
     tpl = full_synth.template(STACK)
     tpl.resource_count_is("AWS::Bedrock::Guardrail", 1)
