@@ -32,6 +32,12 @@ from cdk.settings import GatewaySettings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEALTH_PATH = "/health"
 METRICS_PATHS = ["/metrics", "/metrics/*"]
+HEALTH_PROBE = (
+    f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{GATEWAY_PORT}{HEALTH_PATH}')"
+)
+# Streamed answers can be quiet between events for up to the gateway's request timeout (120 s);
+# the ALB's default idle timeout (60 s) would cut them.
+ALB_IDLE_TIMEOUT_S = 300
 
 
 class ModelLayerStack(cdk.Stack):
@@ -137,6 +143,10 @@ class ModelLayerStack(cdk.Stack):
             secrets=self._secrets(redis_auth),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="gateway", log_group=self.log_group),
             port_mappings=[ecs.PortMapping(container_port=GATEWAY_PORT)],
+            # The image's own HEALTHCHECK probes the runtime's port (8080); the gateway answers on its own.
+            health_check=ecs.HealthCheck(
+                command=["CMD", "python", "-c", HEALTH_PROBE], start_period=cdk.Duration.seconds(60)
+            ),
             readonly_root_filesystem=False,  # $STRATA_HOME holds the generated strata.toml and usage spool
         )
         _grant_models(task.task_role, endpoints, g.bedrock_models)
@@ -187,6 +197,7 @@ class ModelLayerStack(cdk.Stack):
             internet_facing=True,
             security_group=sg,
             drop_invalid_header_fields=True,
+            idle_timeout=cdk.Duration.seconds(ALB_IDLE_TIMEOUT_S),
         )
         alb.log_access_logs(self.access_logs, prefix="alb")
         if g.certificate_arn:
@@ -216,6 +227,8 @@ class ModelLayerStack(cdk.Stack):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
             min_healthy_percent=100,
+            # Migrations run on start (under a lock) before the first /health answers.
+            health_check_grace_period=cdk.Duration.seconds(120),
         )
         self.target_group = self.listener.add_targets(
             "Gateway",

@@ -120,7 +120,19 @@ def test_public_listener_never_forwards_metrics(default_synth, full_synth):
 
 
 def test_health_check_and_target_group(default_synth):
-    default_synth.template(STACK).has_resource_properties(
+    tpl = default_synth.template(STACK)
+    tpl.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        {
+            "LoadBalancerAttributes": Match.array_with(
+                [{"Key": "idle_timeout.timeout_seconds", "Value": "300"}]
+            )
+        },
+    )
+    tpl.has_resource_properties("AWS::ECS::Service", {"HealthCheckGracePeriodSeconds": 120})
+    health = _gateway_container(default_synth)["HealthCheck"]["Command"]
+    assert health[:2] == ["CMD", "python"] and f"127.0.0.1:{GATEWAY_PORT}/health" in health[-1]
+    tpl.has_resource_properties(
         "AWS::ElasticLoadBalancingV2::TargetGroup",
         {
             "Port": GATEWAY_PORT,
