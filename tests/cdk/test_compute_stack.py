@@ -113,10 +113,10 @@ def test_template_and_provisioner_build_the_same_endpoints(synth_name, request):
 
 
 def test_default_is_the_planners_neuron_row(default_synth):
-    """The default endpoint: the planner's pick for Llama 3.1 8B, a Neuron TGI container, long timeouts."""
+    """The default endpoint: the planner's pick for Qwen2.5 7B, a Neuron TGI container, long timeouts."""
     entry = default_synth.settings.endpoints[0]
     spec = entry.spec(default_synth.settings.region)
-    assert entry.instance is None and spec.instance_type == "ml.inf2.24xlarge"
+    assert entry.instance is None and spec.instance_type == "ml.inf2.xlarge"
     tpl = default_synth.template(STACK)
     tpl.resource_count_is("AWS::SageMaker::Endpoint", 1)
     tpl.resource_count_is("AWS::SageMaker::InferenceComponent", 0)
@@ -125,7 +125,7 @@ def test_default_is_the_planners_neuron_row(default_synth):
         {
             "ProductionVariants": [
                 {
-                    "InstanceType": "ml.inf2.24xlarge",
+                    "InstanceType": "ml.inf2.xlarge",
                     "InitialInstanceCount": 1,
                     "ContainerStartupHealthCheckTimeoutInSeconds": 1800,
                 }
@@ -134,7 +134,7 @@ def test_default_is_the_planners_neuron_row(default_synth):
     )
     env = next(iter(default_synth.resources(STACK, "AWS::SageMaker::Model").values()))["Properties"]
     env = env["PrimaryContainer"]["Environment"]
-    assert env["HF_NUM_CORES"] == str(spec.container.environment["HF_NUM_CORES"]) == "12"
+    assert env["HF_NUM_CORES"] == str(spec.container.environment["HF_NUM_CORES"]) == "2"
     assert "neuronx" in spec.container.image
     tpl.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
