@@ -55,6 +55,29 @@ def test_references_flow_only_downward(synth_name, request):
         assert all(level[d.stack_name] < level[name] for d in stack.dependencies)
 
 
+@pytest.mark.parametrize("synth_name", ["default_synth", "full_synth"])
+def test_no_wildcard_actions_and_star_only_where_aws_requires_it(synth_name, request):
+    synth = request.getfixturevalue(synth_name)
+    for name in STACK_NAMES:
+        for logical, res in synth.templates[name]["Resources"].items():
+            if res["Type"] == "AWS::IAM::Role":
+                assert "ManagedPolicyArns" not in res["Properties"], logical
+            if res["Type"] != "AWS::IAM::Policy":
+                continue
+            for st in res["Properties"]["PolicyDocument"]["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                assert not [a for a in actions if "*" in a], (name, logical, actions)
+                if st["Resource"] == "*":  # only the ECR login, which takes no resource-level scope
+                    assert actions == ["ecr:GetAuthorizationToken"], (name, logical, actions)
+
+
+def test_knowledge_base_needs_its_embedding_model():
+    ctx = default_context()
+    bad = ctx | {"strata:gateway": ctx["strata:gateway"] | {"knowledge_base": True}}
+    with pytest.raises(ConfigurationError, match="embedding_model_arn"):
+        from_context(bad.get)
+
+
 def test_applications_reach_the_gateway_only_by_url_and_key(full_synth):
     stack = "StrataApplications"
     tasks = full_synth.resources(stack, "AWS::ECS::TaskDefinition")
