@@ -38,7 +38,7 @@ class CodeSettings:
     model_id: str = DEFAULT_MODEL
     embedding_model: str = DEFAULT_EMBEDDINGS
     attempts: int = 3
-    max_tokens: int = 1024
+    max_tokens: int = 512  # a SEARCH/REPLACE patch for one bug fits; a small local model stops sooner
     timeout_s: float = 300.0
     write: bool = True
     limits: SandboxLimits = field(default_factory=SandboxLimits)
