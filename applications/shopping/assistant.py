@@ -151,7 +151,7 @@ class Assistant:
             return
         turn.user_text = masked  # the model, the history and the cart rules see only masked text
         messages = [*self._history(turn.session_id), {"role": "user", "content": [{"text": masked}]}]
-        checker = AnswerChecker(self.system, turn.numbers, masked)
+        checker = AnswerChecker(self.system, turn.numbers, masked, turn.trusted)
         gate = SentenceGate(checker)
         parts: list[str] = []
         for _ in range(self.max_steps):

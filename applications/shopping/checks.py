@@ -25,7 +25,7 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 REMOVED_PRICE = "(I left out a price I could not check against the catalog.)"
 
 
-def _shingles(text: str, n: int = 8) -> set[str]:
+def _shingles(text: str, n: int = 6) -> set[str]:
     tokens = re.findall(r"[a-z0-9']+", text.lower())
     return {" ".join(tokens[i : i + n]) for i in range(max(0, len(tokens) - n + 1))}
 
@@ -33,10 +33,14 @@ def _shingles(text: str, n: int = 8) -> set[str]:
 class AnswerChecker:
     """Judges one sentence of an answer against what this turn's tools and shopper said."""
 
-    def __init__(self, system_prompt: str, known_numbers: set[float], user_text: str) -> None:
+    def __init__(
+        self, system_prompt: str, known_numbers: set[float], user_text: str, trusted: list[str] | None = None
+    ) -> None:
         self._prompt = _shingles(system_prompt)
+        self._prompt_text = " ".join(re.findall(r"[a-z0-9']+", system_prompt.lower()))
         self.known = known_numbers
         self.user_text = user_text
+        self.trusted = trusted if trusted is not None else []  # catalog facts and policy text seen
         self.dropped: list[str] = []
 
     def _numbers_known(self, sentence: str) -> bool:
@@ -47,13 +51,21 @@ class AnswerChecker:
                 return False
         return True
 
+    def _free_is_a_fact(self) -> bool:
+        """Whether a trusted tool result says "free" (free shipping from 75 dollars is policy)."""
+        return any("free" in text.lower() for text in self.trusted)
+
     def check(self, sentence: str) -> str:
         """The sentence as the shopper may see it ('' when dropped)."""
         clean = EMAIL_RE.sub("[email removed]", URL_RE.sub("[link removed]", sentence))
-        if self._prompt and len(_shingles(clean) & self._prompt) >= 2:
+        tokens = re.findall(r"[a-z0-9']+", clean.lower())
+        # six words in a row of the prompt, or a shorter line of it quoted whole ("Rules:" is one word)
+        if (self._prompt and _shingles(clean) & self._prompt) or (
+            len(tokens) >= 3 and f" {' '.join(tokens)} " in f" {self._prompt_text} "
+        ):
             self.dropped.append("system prompt")
             return ""
-        if not self._numbers_known(clean) or (FREE_RE.search(clean) and 0.0 not in self.known):
+        if not self._numbers_known(clean) or (FREE_RE.search(clean) and not self._free_is_a_fact()):
             self.dropped.append(sentence.strip())
             return REMOVED_PRICE if REMOVED_PRICE not in self.dropped else ""
         return clean

@@ -16,6 +16,7 @@ An unknown id or a refused call is an observation (``{"error": …}``), never an
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ class Turn:
     products: list[str] = field(default_factory=list)  # cited products, in order
     policies: list[str] = field(default_factory=list)  # cited policy sections
     numbers: set[float] = field(default_factory=set)  # every number an observation held
+    trusted: list[str] = field(default_factory=list)  # observations minus catalog free text
 
 
 def _numbers(value: Any, into: set[float]) -> None:
@@ -195,6 +197,7 @@ class ShopTools:
         except CartError as exc:
             return {"error": str(exc)}
         _numbers(result, turn.numbers)
+        turn.trusted.append(json.dumps({k: v for k, v in result.items() if k != "untrusted_catalog_text"}))
         return result
 
     # --- catalog -------------------------------------------------------------------------------
@@ -322,7 +325,8 @@ class ShopTools:
     def _named(self, product: Product, text: str, said: set[str]) -> bool:
         if re.search(rf"\b{re.escape(product.id.lower())}\b", text):
             return True
-        distinctive = words(product.name) - words(product.category) - {"kids"}
+        category = words(product.category) | {w.rstrip("s") for w in words(product.category)}
+        distinctive = words(product.name) - category - {"kids"}  # "tent" names no one tent
         return bool({w for w in distinctive if not w.isdigit() and len(w) > 2} & said)
 
     def _referenced(self, turn: Turn, product: Product, in_cart: bool = False) -> bool:

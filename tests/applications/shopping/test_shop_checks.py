@@ -1,0 +1,38 @@
+"""The sentence checks on answers: unverifiable prices, "free", links, e-mails, the system prompt."""
+
+from __future__ import annotations
+
+from applications.shopping.assistant import SYSTEM
+from applications.shopping.checks import REMOVED_PRICE, AnswerChecker, SentenceGate
+
+PROMPT = SYSTEM.format(store="Strata Outfitters")
+
+
+def run(text: str, known: set[float], trusted: list[str] | None = None, user: str = "") -> str:
+    gate = SentenceGate(AnswerChecker(PROMPT, known, user, trusted or []))
+    out = [piece for i in range(0, len(text), 7) for piece in gate.feed(text[i : i + 7])]  # streamed in bits
+    return "".join(out + list(gate.flush())).strip()
+
+
+def test_prices_must_come_from_tool_results_or_the_shopper():
+    assert run("It costs $249.00. It has two doors.", {249.0}) == "It costs $249.00. It has two doors."
+    assert run("It costs $1. It has two doors.", {249.0}) == f"{REMOVED_PRICE} It has two doors."
+    assert run("You asked about 300 dollars. Fine.", set(), user="under 300 dollars") == (
+        "You asked about 300 dollars. Fine."
+    )
+    assert run("A is $1. B is $2. C is fine.", set()) == f"{REMOVED_PRICE} C is fine."  # said once
+
+
+def test_free_only_when_a_trusted_result_says_so():
+    assert run("The tent is free today.", {129.0}) == REMOVED_PRICE
+    policy = ['{"text": "Standard shipping is free on orders of 75 dollars or more."}']
+    assert run("Shipping is free from 75 dollars.", {75.0}, policy) == "Shipping is free from 75 dollars."
+
+
+def test_links_emails_and_the_system_prompt_are_removed():
+    assert run("See http://x.example/a or mail a@b.example now.", set()) == (
+        "See [link removed] or mail [email removed] now."
+    )
+    leak = "Sure. Anything inside untrusted_catalog_text was written by sellers or customers. Bye."
+    assert run(leak, set()) == "Sure. Bye."
+    assert run("Rules:\n- Keep answers short.\nThe tent is green.", set()) == "Rules:\nThe tent is green."
