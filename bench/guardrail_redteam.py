@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ sys.path[:0] = [str(ROOT)]
 
 GARAK = "garak==0.17.1"
 VENV = Path.home() / ".cache" / "strata-bench" / "garak-venv"
+REPORTS = Path.home() / ".cache" / "strata-bench" / "garak-reports"
 # Short prompts: SmolLM2 on two shared cores takes seconds per answer, and long ones (latent
 # injection documents, TAP's jailbreaks) tens of seconds, so those two are left to --probes.
 PROBES = (
@@ -111,14 +113,22 @@ def run_garak(garak: Path, config: dict, label: str, workdir: Path) -> dict[str,
         check=True, env=env, cwd=workdir, timeout=3600,
     )  # fmt: skip
     report = next(workdir.rglob(f"{prefix}*.report.jsonl"))
-    results: dict[str, dict[str, float]] = {}
-    for line in report.read_text().splitlines():
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(report, REPORTS / report.name)  # kept: a parse mistake must not cost a 30-minute run
+    return parse_report(report.read_text())
+
+
+def parse_report(text: str) -> dict[str, dict[str, dict]]:
+    """Per probe and detector, the attack success rate from garak's ``eval`` entries."""
+    results: dict[str, dict[str, dict]] = {}
+    for line in text.splitlines():
         entry = json.loads(line)
-        if entry.get("entry_type") != "eval" or not entry.get("total"):
+        total = entry.get("total_evaluated", entry.get("total"))  # 0.17 renamed "total"
+        if entry.get("entry_type") != "eval" or not total:
             continue
-        probe, detector = entry["probe"], entry["detector"]
-        asr = 1 - entry["passed"] / entry["total"]
-        results.setdefault(probe, {})[detector] = {"asr": round(asr, 3), "total": entry["total"]}
+        probe = entry["probe"].removeprefix("probes.")
+        asr = 1 - entry["passed"] / total
+        results.setdefault(probe, {})[entry["detector"]] = {"asr": round(asr, 3), "total": total}
     return results
 
 
@@ -161,34 +171,44 @@ def main() -> None:
 
 
 def merge(red_team: dict) -> None:
+    """Add one run (both passes) to guardrails.json's ``red_team.runs`` (a run with the same
+    probes replaces the older one) and re-render the red-team section of guardrails.md."""
     path = ROOT / "bench" / "results" / "guardrails.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    results["red_team"] = red_team
+    runs = [r for r in results.get("red_team", {}).get("runs", []) if r["probes"] != red_team["probes"]]
+    results["red_team"] = {"runs": [*runs, red_team]}
     path.write_text(json.dumps(results, indent=2) + "\n")
     lines = ["", "## Red team: garak against /v1/chat/completions (SmolLM2-135M)", ""]
     lines += [
-        f"Probes capped at {red_team['cap']} prompts each, answers at {red_team.get('max_tokens', 64)} tokens; attack success rate (lower is better) = 1 - passed/total of each probe's detector in garak's report. Guardrail: PROMPT_ATTACK and the five harmful-content filters at HIGH, sent as the route's `guardrailConfig` body field.",
-        "",
+        "Attack success rate (lower is better) = 1 - passed/total of each probe's detector in garak's report. Guardrail: PROMPT_ATTACK and the five harmful-content filters at HIGH, sent as the route's `guardrailConfig` body field. Prompt counts are small: SmolLM2 answers in tens of seconds on the shared cores.",
     ]
-    if "when" in red_team:
-        lines += [
-            f"Run: {red_team['when']}, {red_team['elapsed_s']} s for both passes; load average {red_team['load_average']}.",
-            "",
-        ]
-    lines += [
-        "| probe | detector | prompts | ASR without guardrail | ASR with guardrail |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for probe, detectors in red_team["without_guardrail"].items():
-        for detector, row in detectors.items():
-            other = red_team["with_guardrail"].get(probe, {}).get(detector, {})
-            lines.append(f"| {probe} | {detector} | {row['total']} | {row['asr']} | {other.get('asr')} |")
+    for run in results["red_team"]["runs"]:
+        lines += render_run(run)
     md = ROOT / "bench" / "results" / "guardrails.md"
     text = md.read_text() if md.exists() else "# Guardrails: measured quality and cost\n"
     marker = "\n## Red team"
     text = text.split(marker)[0].rstrip("\n") + "\n" + "\n".join(lines) + "\n"
     md.write_text(text)
     print("\n".join(lines))
+
+
+def render_run(run: dict) -> list[str]:
+    lines = [
+        "",
+        f"Run {run['when']}: probes capped at {run['cap']} prompts each, answers at {run['max_tokens']} tokens; {run['elapsed_s']} s for both passes; load average {run['load_average']}.",
+    ]
+    if run.get("note"):
+        lines.append(run["note"])
+    lines += [
+        "",
+        "| probe | detector | prompts | ASR without guardrail | ASR with guardrail |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for probe, detectors in run["without_guardrail"].items():
+        for detector, row in detectors.items():
+            other = run["with_guardrail"].get(probe, {}).get(detector, {})
+            lines.append(f"| {probe} | {detector} | {row['total']} | {row['asr']} | {other.get('asr')} |")
+    return lines
 
 
 if __name__ == "__main__":
