@@ -84,7 +84,7 @@ class ModelLayerStack(cdk.Stack):
         scheme = "https" if gateway.certificate_arn else "http"
         self.gateway_url = f"{scheme}://{self.alb.load_balancer_dns_name}"
         self.log_group: logs.LogGroup
-        gateway_monitoring(self, self.alb, self.target_group, self.service, self.log_group)
+        gateway_monitoring(self, self.alb, self.service, self.log_group)
         self.guardrail = bedrock_managed.guardrail(self) if gateway.guardrail else None
         self.knowledge_base = None
         if gateway.knowledge_base:

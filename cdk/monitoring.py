@@ -18,10 +18,30 @@ FIVE_MIN = cdk.Duration.minutes(5)
 NAMESPACE = "strata/gateway"
 
 
+def _alarm(
+    scope: Construct,
+    id: str,
+    metric: cw.IMetric,
+    threshold: float,
+    why: str,
+    periods: tuple[int, int] = (1, 1),
+) -> cw.Alarm:
+    """Alarm when ``periods[1]`` of the last ``periods[0]`` 5-minute periods breach; no data is fine."""
+    return cw.Alarm(
+        scope,
+        id,
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=periods[0],
+        datapoints_to_alarm=periods[1],
+        alarm_description=why,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+    )
+
+
 def gateway_monitoring(
     scope: Construct,
     alb: elbv2.ApplicationLoadBalancer,
-    tg: elbv2.ApplicationTargetGroup,
     service: ecs.FargateService,
     log_group: logs.LogGroup,
 ) -> cw.Dashboard:
@@ -46,35 +66,9 @@ def gateway_monitoring(
     )
     throttles = cw.Metric(namespace=NAMESPACE, metric_name="Throttles", statistic="Sum", period=FIVE_MIN)
     alarms = [
-        cw.Alarm(
-            scope,
-            "FiveXxRate",
-            metric=rate,
-            threshold=1,
-            evaluation_periods=3,
-            datapoints_to_alarm=2,
-            alarm_description="gateway 5xx above 1% of requests",
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        ),
-        cw.Alarm(
-            scope,
-            "LatencyP99",
-            metric=p99,
-            threshold=30,
-            evaluation_periods=3,
-            datapoints_to_alarm=2,
-            alarm_description="gateway p99 target response time above 30 s",
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        ),
-        cw.Alarm(
-            scope,
-            "Throttles",
-            metric=throttles,
-            threshold=100,
-            evaluation_periods=1,
-            alarm_description="more than 100 throttled requests in 5 minutes",
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        ),
+        _alarm(scope, "FiveXxRate", rate, 1, "gateway 5xx above 1% of requests", periods=(3, 2)),
+        _alarm(scope, "LatencyP99", p99, 30, "gateway p99 target response time above 30 s", periods=(3, 2)),
+        _alarm(scope, "Throttles", throttles, 100, "more than 100 throttled requests in 5 minutes"),
     ]
     dashboard = cw.Dashboard(scope, "Dashboard")
     dashboard.add_widgets(
