@@ -6,14 +6,18 @@ prompt, with the session's earlier turns and the question as messages, through
 :meth:`ModelService.converse_stream` (metered, limited). Citations are attributed after the
 answer is complete: each sentence of the answer is a ``generatedResponsePart`` whose span indexes
 ``output.text`` (``end`` inclusive) and whose ``retrievedReferences`` are the results that
-support it — those the model cited as ``[n]``, else those sharing most of its content words.
-Small local models rarely cite, so the lexical check is what usually decides.
+support it — those the model cited as ``[n]``; else, given the sentences' and results' embeddings,
+the result closest in meaning among those sharing a content word with it; else (no embeddings)
+those sharing most of its content words. Small local models rarely cite, so the embedding check
+is what usually decides: plain word overlap let generic words ("not", "room", "hours") outvote the
+one word naming the subject and cited a neighbouring product's sheet.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from model_layer.knowledge.records import RetrievalResult
@@ -29,7 +33,8 @@ DEFAULT_TEMPLATE = (
 )
 FORMAT_INSTRUCTIONS = "Answer in a few sentences. After a sentence that uses a search result, cite it as [n]."
 _WORD = re.compile(r"[a-z0-9]+")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+# A sentence ends at . ! ? followed by white space, or at a line break — not inside "4.2.1" or "ST-2.5".
+_BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n+")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _STOP = frozenset(
     {
@@ -78,6 +83,10 @@ _STOP = frozenset(
     }
 )
 SUPPORT_THRESHOLD = 0.34  # share of a sentence's content words a result must contain to support it
+# Cosine between a sentence's and a result's embedding (MiniLM) for the result to support it: on the
+# bench's answers, sentences about a result's subject score 0.4-0.7 against it, unrelated ones < 0.2.
+SEMANTIC_THRESHOLD = 0.35
+SEMANTIC_MARGIN = 0.05  # a second result is cited too when it is this close to the best
 
 
 def format_results(results: list[RetrievalResult]) -> str:
@@ -109,17 +118,27 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
-def attribute(answer: str, results: list[RetrievalResult]) -> list[dict[str, Any]]:
-    """Bedrock Citations for ``answer``: one per sentence that some result supports."""
+def split_sentences(answer: str) -> list[tuple[int, str]]:
+    """``(start, text)`` of each sentence of ``answer``, stripped; ``start`` indexes ``answer``."""
+    out = []
+    pos = 0
+    for end, after in [(m.start(), m.end()) for m in _BOUNDARY.finditer(answer)] + [(len(answer), 0)]:
+        piece = answer[pos:end]
+        if piece.strip():
+            out.append((pos + len(piece) - len(piece.lstrip()), piece.strip()))
+        pos = after
+    return out
+
+
+def attribute(
+    answer: str, results: list[RetrievalResult], similarity: Sequence[Sequence[float]] | None = None
+) -> list[dict[str, Any]]:
+    """Bedrock Citations for ``answer``: one per sentence that some result supports.
+    ``similarity[k][i]``: cosine between sentence ``k`` (of :func:`split_sentences`) and result ``i``."""
     chunks = [_words(r.content.get("text", "")) for r in results]
     citations = []
-    for match in _SENTENCE.finditer(answer):
-        sentence = match.group(0)
-        if not sentence.strip():
-            continue
-        start = match.start() + (len(sentence) - len(sentence.lstrip()))
-        text = sentence.strip()
-        refs = _supporting(text, chunks)
+    for k, (start, text) in enumerate(split_sentences(answer)):
+        refs = _supporting(text, chunks, similarity[k] if similarity is not None else None)
         if not refs:
             continue
         citations.append(
@@ -133,16 +152,36 @@ def attribute(answer: str, results: list[RetrievalResult]) -> list[dict[str, Any
     return citations
 
 
-def _supporting(sentence: str, chunks: list[set[str]]) -> list[int]:
+def _supporting(sentence: str, chunks: list[set[str]], cosines: Sequence[float] | None) -> list[int]:
     cited = [int(n) - 1 for n in _MARKER.findall(sentence) if 0 < int(n) <= len(chunks)]
     if cited:
         return list(dict.fromkeys(cited))
     words = _words(_MARKER.sub("", sentence))
     if not words:
         return []
+    if cosines is not None:
+        # meaning decides, but only among results the sentence shares a content word with, so that
+        # filler ("Hope this helps.") close to nothing in particular cites nothing
+        grounded = [(c, i) for i, c in enumerate(cosines) if c >= SEMANTIC_THRESHOLD and words & chunks[i]]
+        if not grounded:
+            return []
+        best = max(c for c, _ in grounded)
+        close = sorted((s for s in grounded if s[0] >= best - SEMANTIC_MARGIN), key=lambda s: (-s[0], s[1]))
+        return [i for _, i in close[:2]]
     scored = [(len(words & chunk) / len(words), i) for i, chunk in enumerate(chunks)]
-    best = sorted((s for s in scored if s[0] >= SUPPORT_THRESHOLD), key=lambda s: (-s[0], s[1]))
-    return [i for _, i in best[:2]]
+    best_lexical = sorted((s for s in scored if s[0] >= SUPPORT_THRESHOLD), key=lambda s: (-s[0], s[1]))
+    return [i for _, i in best_lexical[:2]]
+
+
+def cosines(sentences: list[list[float]], passages: list[list[float]]) -> list[list[float]]:
+    """Cosine of every sentence vector against every passage vector."""
+
+    def unit(v: list[float]) -> list[float]:
+        norm = math.sqrt(sum(x * x for x in v)) or 1.0
+        return [x / norm for x in v]
+
+    ps = [unit(p) for p in passages]
+    return [[sum(a * b for a, b in zip(unit(s), p, strict=True)) for p in ps] for s in sentences]
 
 
 async def text_deltas(events: AsyncIterator[Any]) -> AsyncIterator[str]:

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from model_layer.errors import ResourceNotFoundException, ValidationException
-from model_layer.knowledge.generation import attribute, build_messages, build_system, text_deltas
+from model_layer.knowledge.generation import (
+    attribute,
+    build_messages,
+    build_system,
+    cosines,
+    split_sentences,
+    text_deltas,
+)
 from model_layer.knowledge.records import RetrievalResult, foundation_model_id
 from model_layer.types import ChatRequest, Tenant
 
@@ -23,6 +30,7 @@ class Prepared:
     turns: list[dict[str, str]]
     results: list[RetrievalResult]
     chat: ChatRequest
+    embedding_model: str  # the KB's, to tell which result each sentence of the answer draws on
 
 
 def _kb_config(body: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +63,7 @@ async def prepare(knowledge: Any, tenant: Tenant, body: dict[str, Any], request_
         turns = found
     else:
         session_id = str(uuid.uuid4())
+    kb = await knowledge.get_knowledge_base(tenant, kb_config["knowledgeBaseId"])
     search = (kb_config.get("retrievalConfiguration") or {}).get("vectorSearchConfiguration") or {}
     query = (
         f"{turns[-1]['question']} {question}" if turns else question
@@ -86,7 +95,24 @@ async def prepare(knowledge: Any, tenant: Tenant, body: dict[str, Any], request_
         extra=generation.get("additionalModelRequestFields") or {},
         request_id=request_id,
     )
-    return Prepared(session_id, question, turns, results, chat)
+    return Prepared(session_id, question, turns, results, chat, kb.embedding_model_id)
+
+
+async def similarity(
+    knowledge: Any, tenant: Tenant, prepared: Prepared, answer: str
+) -> list[list[float]] | None:
+    """Cosines between the answer's sentences and the results, by the KB's embedding model (one
+    call, metered like the query's embedding); None when there is nothing to compare."""
+    sentences = [text for _, text in split_sentences(answer)]
+    passages = [r.content.get("text", "") for r in prepared.results]
+    if not sentences or not passages:
+        return None
+    texts, vectors = sentences + passages, []
+    batch = knowledge.settings.embed_batch  # the batches ingestion uses fit the request bounds
+    for i in range(0, len(texts), batch):
+        result = await knowledge.models.embed(tenant, prepared.embedding_model, texts[i : i + batch])
+        vectors += result.vectors
+    return cosines(vectors[: len(sentences)], vectors[len(sentences) :])
 
 
 async def generate(
@@ -100,7 +126,8 @@ async def generate(
         parts.append(delta)
         yield "output", {"text": delta}
     answer = "".join(parts)
-    for citation in attribute(answer, prepared.results):
+    cosine = await similarity(knowledge, tenant, prepared, answer)
+    for citation in attribute(answer, prepared.results, cosine):
         yield "citation", {**citation, "citation": citation}
     turns = [*prepared.turns, {"question": prepared.question, "answer": answer}][-20:]
     await asyncio.to_thread(knowledge.store.put_session, tenant.tenant_id, prepared.session_id, turns)
