@@ -70,8 +70,8 @@ class ApplicationsStack(cdk.Stack):
         task.add_container(
             app.name,
             image=image,
-            entry_point=[],
-            command=list(app.command),
+            entry_point=list(app.command[:1]),  # replaces the image's ENTRYPOINT (the runtime's)
+            command=list(app.command[1:]),
             environment={app.url_env: gateway_url},
             secrets={app.key_env: ecs.Secret.from_secrets_manager(key)},
             logging=ecs.LogDrivers.aws_logs(stream_prefix=app.name, log_group=log_group),

@@ -137,8 +137,10 @@ class ModelLayerStack(cdk.Stack):
         task.add_container(
             "gateway",
             image=self.image,
-            command=boot_command(),
-            entry_point=[],
+            # The image's ENTRYPOINT is the runtime's; replace it outright rather than relying on an
+            # empty entry point clearing it.
+            entry_point=boot_command()[:2],
+            command=boot_command()[2:],
             environment=self._environment(toml),
             secrets=self._secrets(redis_auth),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="gateway", log_group=self.log_group),

@@ -143,6 +143,9 @@ def from_context(get: Any) -> Settings:
         _build(AppSettings, a, f"strata:applications[{i}]")
         for i, a in enumerate(get("strata:applications") or [])
     )
+    for i, app in enumerate(apps):
+        if not app.command:
+            raise ConfigurationError(f"cdk.json context strata:applications[{i}]: command must not be empty")
     return Settings(region, get("strata:account"), endpoints, gateway, apps)
 
 

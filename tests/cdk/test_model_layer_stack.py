@@ -7,7 +7,7 @@ import tomllib
 import pytest
 from aws_cdk.assertions import Match
 
-from cdk.gateway_config import GATEWAY_PORT
+from cdk.gateway_config import GATEWAY_PORT, boot_command
 from model_layer.config import parse_config
 
 pytestmark = pytest.mark.cdk
@@ -207,6 +207,7 @@ def test_generated_strata_toml_routes_to_the_endpoints(full_synth):
 
 def test_secrets_come_from_secrets_manager(default_synth):
     container = _gateway_container(default_synth)
+    assert container["EntryPoint"] + container["Command"] == boot_command()  # not the image's runtime entry
     names = {s["Name"] for s in container["Secrets"]}
     assert {"DB_PASSWORD", "REDIS_AUTH", "STRATA_KEYSTORE_SEED", "STRATA_ADMIN_TOKEN"} <= names
     tpl = default_synth.template(STACK)

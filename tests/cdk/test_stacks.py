@@ -85,7 +85,7 @@ def test_applications_reach_the_gateway_only_by_url_and_key(full_synth):
     for app in full_synth.settings.applications:
         (task,) = [t for k, t in tasks.items() if k.startswith(f"{app.name}Task")]
         (container,) = task["Properties"]["ContainerDefinitions"]
-        assert container["Command"] == list(app.command)
+        assert container["EntryPoint"] + container["Command"] == list(app.command)
         env = {e["Name"]: e["Value"] for e in container["Environment"]}
         assert set(env) == {app.url_env}  # STRATA_SHOP_URL: what the shopping CLI reads
         assert "Fn::ImportValue" in json.dumps(env[app.url_env])  # the ALB's DNS name, from below
@@ -119,6 +119,9 @@ def test_settings_name_the_wrong_key():
     bad = ctx | {"strata:gateway": ctx["strata:gateway"] | {"cpus": 2}}
     with pytest.raises(ConfigurationError, match=r"strata:gateway: unknown key\(s\) cpus"):
         from_context(bad.get)
+    no_command = [ctx["strata:applications"][0] | {"command": []}]
+    with pytest.raises(ConfigurationError, match=r"strata:applications\[0\]: command must not be empty"):
+        from_context((ctx | {"strata:applications": no_command}).get)
     twice = ctx | {"strata:endpoints": ctx["strata:endpoints"] * 2}
     with pytest.raises(ConfigurationError, match="unique"):
         from_context(twice.get)
