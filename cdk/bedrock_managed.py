@@ -20,7 +20,6 @@ from constructs import Construct
 from cdk.nag import acknowledge
 
 FILTERS = ("SEXUAL", "VIOLENCE", "HATE", "INSULTS", "MISCONDUCT")
-EMBEDDING_DIMENSIONS = 1024  # Titan Text Embeddings v2's default
 
 
 def guardrail(scope: Construct) -> bedrock.CfnGuardrail:
@@ -75,7 +74,7 @@ def _kb_role(scope: Construct, bucket: s3.IBucket, embedding_model_arn: str, ind
 
 
 def knowledge_base(
-    scope: Construct, bucket: s3.IBucket, embedding_model_arn: str
+    scope: Construct, bucket: s3.IBucket, embedding_model_arn: str, dimensions: int
 ) -> tuple[bedrock.CfnKnowledgeBase, bedrock.CfnDataSource]:
     vectors = s3vectors.CfnVectorBucket(scope, "KbVectors")  # encrypted with SSE-S3 by default
     index = s3vectors.CfnIndex(
@@ -83,7 +82,7 @@ def knowledge_base(
         "KbIndex",
         vector_bucket_arn=vectors.attr_vector_bucket_arn,
         data_type="float32",
-        dimension=EMBEDDING_DIMENSIONS,
+        dimension=dimensions,
         distance_metric="cosine",
     )
     role = _kb_role(scope, bucket, embedding_model_arn, index.attr_index_arn)

@@ -89,7 +89,7 @@ class ModelLayerStack(cdk.Stack):
         self.knowledge_base = None
         if gateway.knowledge_base:
             self.knowledge_base, _ = bedrock_managed.knowledge_base(
-                self, self.kb_bucket, gateway.embedding_model_arn
+                self, self.kb_bucket, gateway.embedding_model_arn, gateway.embedding_dimensions
             )
             cdk.CfnOutput(self, "BedrockKnowledgeBaseId", value=self.knowledge_base.attr_knowledge_base_id)
         if self.guardrail is not None:

@@ -84,6 +84,7 @@ class GatewaySettings:
     guardrail: bool = False  # a Bedrock CfnGuardrail the deployment can use
     knowledge_base: bool = False  # a Bedrock CfnKnowledgeBase over the KB bucket (S3 Vectors)
     embedding_model_arn: str = ""  # the Bedrock embedding model of that knowledge base
+    embedding_dimensions: int = 1024  # its vector length (Titan Text Embeddings v2: 1024)
     chroma_url: str | None = None  # a shared Chroma server for strata's own knowledge bases
 
 

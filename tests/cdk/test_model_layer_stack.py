@@ -235,6 +235,7 @@ def test_managed_bedrock_parts_are_optional(full_synth):
     tpl.has_resource_properties(
         "AWS::Bedrock::KnowledgeBase", {"StorageConfiguration": {"Type": "S3_VECTORS"}}
     )
+    tpl.has_resource_properties("AWS::S3Vectors::Index", {"Dimension": 1024, "DistanceMetric": "cosine"})
     tpl.has_resource_properties(
         "AWS::Bedrock::Guardrail",
         {
