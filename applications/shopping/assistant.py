@@ -103,7 +103,7 @@ class Assistant:
         guardrail: tuple[str, str] | None = None,
         store: str = "Strata Outfitters",
         max_steps: int = 5,
-        max_tokens: int = 400,
+        max_tokens: int = 256,  # a tool call or a short answer; small local models decode slowly
     ) -> None:
         self.client, self.tools, self.model_id = client, tools, model_id
         self.guardrails = guardrails if guardrail else None

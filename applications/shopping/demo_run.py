@@ -103,7 +103,7 @@ def run_demo(settings: ShopSettings, *, gateway_port: int, page_port: int, serve
     """Start the gateway, load the demo store, serve the page until Ctrl-C; stop the gateway."""
     api_key = settings.api_key or demo_keys(settings.home)
     url = f"http://127.0.0.1:{gateway_port}"
-    gateway = subprocess.Popen([_strata(), "up", "--port", str(gateway_port), "--no-access-log"])
+    gateway = subprocess.Popen([_strata(), "up", "--port", str(gateway_port)])  # its access log shows
     try:
         wait_for_gateway(url, gateway)
         settings.url, settings.api_key = url, api_key
