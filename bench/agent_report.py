@@ -115,6 +115,8 @@ def notes(args: argparse.Namespace) -> list[str]:
         "the orchestration overhead: for the agent one InvokeAgent (session read/write, a metered model "
         "call per step, traces, the event stream), for LangChain one Converse round trip per step through "
         "the same gateway.",
+        "- steps: model calls begun on the agent path (its modelInvocationInput traces), answered on the "
+        "LangChain path (a call cut off by the time cap is not counted there).",
         "- tool-call validity: calls valid against their tool's JSON schema / all calls (the agent reports "
         "invalid ones as REPROMPT observations; the baseline checks each call with jsonschema).",
         f"- embedded: SmolLM2-135M-Instruct Q4_1 (llama.cpp, 2 CPU threads), temperature 0, at most "
