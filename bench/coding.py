@@ -155,9 +155,11 @@ def independent_run(root: Path) -> bool:
     return Sandbox(TASK_LIMITS).run_tests(root).passed
 
 
-def bench_fixes(tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path) -> list[dict]:
+def bench_fixes(
+    tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path, limit: int | None = None
+) -> list[dict]:
     rows = []
-    for task in tasks.FIXES:
+    for task in tasks.FIXES[:limit]:
         root = write_files(scratch / f"fix-{settings.model_id[:6]}-{task['id']}", task["files"])
         oracle.answer = task["patch"]
         started = time.monotonic()
@@ -173,9 +175,11 @@ def bench_fixes(tasks: Any, settings: CodeSettings, oracle: OracleProvider, scra
     return rows
 
 
-def bench_generation(tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path) -> list[dict]:
+def bench_generation(
+    tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path, limit: int | None = None
+) -> list[dict]:
     rows = []
-    for task in tasks.GENERATION:
+    for task in tasks.GENERATION[:limit]:
         root = write_files(scratch / f"gen-{settings.model_id[:6]}-{task['id']}", task["files"])
         oracle.answer = task["patch"]
         started = time.monotonic()
@@ -272,18 +276,22 @@ def _oracle_answer(question: dict):
     return answer
 
 
-def bench_docs(tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path) -> list[dict]:
+def bench_docs(
+    tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path, limit: int | None = None
+) -> list[dict]:
     root = scratch / f"docs-{settings.model_id[:6]}"
     shutil.copytree(DATA / "docs", root)
     rows = []
-    for question in tasks.QUESTIONS:
+    # With a limit, keep answerable and unanswerable questions both in the sample.
+    questions = tasks.QUESTIONS if limit is None else [*tasks.QUESTIONS[: limit - 1], tasks.QUESTIONS[-1]]
+    for question in questions:
         oracle.answer = _oracle_answer(question)
         started = time.monotonic()
         report = run_ask(settings, root, question["q"])
         cited = [c["path"] for c in report.citations]
         answer = (report.answer or "").lower()
-        if question["file"] is None:
-            correct, cite_ok = report.status == "not_in_docs", not cited
+        if question["file"] is None:  # right only when it says so, citing nothing
+            correct = cite_ok = report.status == "not_in_docs" and not cited
         else:
             correct = report.status == "answered" and all(w.lower() in answer for w in question["words"])
             cite_ok = question["file"] in cited
@@ -305,16 +313,38 @@ def _wall(rows: list[dict]) -> str:
     return f"{statistics.median(walls):.2f} / {max(walls):.2f}" if walls else "-"
 
 
-def run_model(label: str, settings: CodeSettings, tasks: Any, oracle: OracleProvider, scratch: Path) -> dict:
+def run_model(
+    label: str,
+    settings: CodeSettings,
+    tasks: Any,
+    oracle: OracleProvider,
+    scratch: Path,
+    limit: int | None = None,
+) -> dict:
     started = time.monotonic()
     result = {
-        "fixes": bench_fixes(tasks, settings, oracle, scratch),
-        "generation": bench_generation(tasks, settings, oracle, scratch),
-        "docs": bench_docs(tasks, settings, oracle, scratch),
+        "fixes": bench_fixes(tasks, settings, oracle, scratch, limit),
+        "generation": bench_generation(tasks, settings, oracle, scratch, limit),
+        "docs": bench_docs(tasks, settings, oracle, scratch, limit),
     }
     result["wall_s"] = round(time.monotonic() - started, 1)
     print(f"{label}: done in {result['wall_s']} s", flush=True)
     return result
+
+
+def capped_note(models: dict) -> str | None:
+    """How many of a model's tasks ended on the per-call time cap (no answer came back)."""
+    notes = []
+    for label, res in models.items():
+        tasks = [*res["fixes"], *res["generation"], *res["docs"]]
+        capped = [r for r in tasks if r.get("model_calls") == 0 or r["status"] == "model_error"]
+        if capped and label != "scripted":
+            notes.append(
+                f"{label}: {len(capped)} of {len(tasks)} tasks got no model answer within the 120 s "
+                "per-call cap (model_error); on this shared, loaded machine the row measures the machine "
+                "as much as the model"
+            )
+    return "; ".join(notes) or None
 
 
 def render(data: dict) -> str:
@@ -327,7 +357,8 @@ def render(data: dict) -> str:
         f"bench wall time {meta['wall_s']} s",
         f"- sandbox: {meta['isolation']}; embedded model: SmolLM2-135M-Instruct Q4_1 (llama.cpp), "
         f"temperature 0, {meta['embedded_attempts']} attempt(s) of at most {meta['embedded_tokens']} tokens "
-        "per task; scripted: an oracle returning each task's known patch (3 attempts)",
+        f"per task, {meta['embedded_tasks']} task(s) per category (120 s per model call); scripted: an "
+        "oracle returning each task's known patch (3 attempts), every task",
         "- false success claim: the companion reported fixed/generated, but an independent sandboxed "
         "re-run of the written workspace fails (goal 0)",
         "",
@@ -390,7 +421,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--embedded-attempts", type=int, default=1)
-    parser.add_argument("--embedded-tokens", type=int, default=256)
+    parser.add_argument("--embedded-tokens", type=int, default=128)
+    # The embedded model takes minutes per task on a loaded 2-core machine: a sample by default.
+    parser.add_argument("--embedded-tasks", type=int, default=2, help="tasks per category (0: all)")
     args = parser.parse_args()
     started, load_before = time.monotonic(), os.getloadavg()[0]
     tasks = load_tasks()
@@ -407,9 +440,14 @@ def main() -> None:
             }
             if not args.skip_embedded:
                 local = CodeSettings(
-                    model_id=LOCAL, attempts=args.embedded_attempts, max_tokens=args.embedded_tokens, **base
+                    model_id=LOCAL,
+                    attempts=args.embedded_attempts,
+                    max_tokens=args.embedded_tokens,
+                    timeout_s=120,
+                    **base,
                 )
-                models["embedded"] = run_model("embedded", local, tasks, oracle, scratch)
+                sample = args.embedded_tasks or None
+                models["embedded"] = run_model("embedded", local, tasks, oracle, scratch, sample)
             migrations = bench_migrations(tasks, scratch)
             hostile = bench_hostile(tasks, scratch)
         finally:
@@ -424,6 +462,7 @@ def main() -> None:
             "isolation": Sandbox().isolation,
             "embedded_attempts": args.embedded_attempts,
             "embedded_tokens": args.embedded_tokens,
+            "embedded_tasks": args.embedded_tasks or "all",
         },
         "models": models,
         "migrations": migrations,
@@ -436,6 +475,8 @@ def main() -> None:
             "docs citations for the scripted model = retrieval placing the answering file in the top 4",
         ],
     }
+    note = capped_note(models)
+    data["notes"] += [note] if note else []
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "coding.json").write_text(json.dumps(data, indent=2) + "\n")
     (RESULTS / "coding.md").write_text(render(data))
