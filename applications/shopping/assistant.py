@@ -17,6 +17,7 @@ Events (dicts with ``type``): ``tool`` (name, input, result), ``products`` (card
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -48,6 +49,10 @@ Rules:
 - If the tools do not answer the question, say you don't know. Never invent a product or a value.
 - Cite the product ids you rely on in square brackets, like [P001], and policies like [returns].
 - Keep answers short."""
+POLICY_WORDS = re.compile(
+    r"(?i)\b(return|refund|ship|shipping|deliver|delivery|warranty|guarantee|price match|cheaper|pay|payment|"
+    r"gift card|privacy|policy)"
+)
 UNKNOWN = "I don't know: the catalog and the store policies don't say."
 UNAVAILABLE = (
     "The assistant can't reach its model gateway right now ({why}). Your cart is saved; please try again."
@@ -90,6 +95,18 @@ def _tool_result(tool_use_id: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"toolResult": block}
 
 
+def prefetch_calls(tools: ShopTools, text: str) -> list[tuple[str, dict[str, Any]]]:
+    """The tool calls the app makes itself in "prefetch" mode: named products, a policy, or a search."""
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("get_product", {"product_id": p}) for p in tools.named_products(text)[:2]
+    ]
+    if POLICY_WORDS.search(text):
+        calls.append(("policy_lookup", {"topic": text}))
+    if not calls:
+        calls.append(("search_products", {"query": text}))
+    return calls
+
+
 class Assistant:
     """One store's assistant: the SDK client, the tools and (optionally) the store's guardrail."""
 
@@ -104,12 +121,16 @@ class Assistant:
         store: str = "Strata Outfitters",
         max_steps: int = 5,
         max_tokens: int = 256,  # a tool call or a short answer; small local models decode slowly
+        planner: str = "model",
     ) -> None:
         self.client, self.tools, self.model_id = client, tools, model_id
         self.guardrails = guardrails if guardrail else None
         self.guardrail = guardrail
         self.system = SYSTEM.format(store=store)
         self.max_steps, self.max_tokens = max_steps, max_tokens
+        # "model": the model picks the tools; "prefetch": the app picks them from the question and
+        # the model only answers from their results (for small local models that cannot plan)
+        self.planner = planner
 
     def ask(self, text: str, session_id: str | None = None) -> ShopAnswer:
         """Run a turn and return its :class:`ShopAnswer` (the ``done`` event's payload)."""
@@ -154,7 +175,9 @@ class Assistant:
         checker = AnswerChecker(self.system, turn.numbers, masked, turn.trusted)
         gate = SentenceGate(checker)
         parts: list[str] = []
-        for _ in range(self.max_steps):
+        if self.planner == "prefetch":
+            yield from self._prefetch(messages, turn, answer)
+        for _ in range(self.max_steps if self.planner == "model" else 1):
             step = yield from self._step(messages, gate, parts, answer, started)
             if not step:
                 break
@@ -204,7 +227,7 @@ class Assistant:
             self.model_id,
             messages,
             system=self.system,
-            tool_config={"tools": self.tools.specs},
+            tool_config={"tools": self.tools.specs} if self.planner == "model" else None,
             inference_config={"maxTokens": self.max_tokens, "temperature": 0},
         )
         text, tools, stop = "", {}, "end_turn"
@@ -232,6 +255,27 @@ class Assistant:
         content += [{"toolUse": call} for call in calls]
         messages.append({"role": "assistant", "content": content})
         return calls
+
+    def _prefetch(
+        self, messages: list[dict[str, Any]], turn: Turn, answer: ShopAnswer
+    ) -> Iterator[dict[str, Any]]:
+        """The app's own tool calls for the question; their results join the shopper's message."""
+        calls = prefetch_calls(self.tools, turn.user_text)
+        results = []
+        for name, arguments in calls:
+            result = self.tools.run(name, arguments, turn)
+            answer.tool_calls.append({"name": name, "input": arguments, "result": result})
+            yield {"type": "tool", "name": name, "input": arguments, "result": result}
+            results.append({"tool": name, "result": result})
+        data = "Store data for this question (tool results, JSON):\n" + json.dumps(results)
+        messages[-1]["content"].append({"text": data})
+        cards = [
+            self.tools.catalog.products[i].card()
+            for i in turn.products[:6]
+            if i in self.tools.catalog.products
+        ]
+        if cards:
+            yield {"type": "products", "cards": cards}
 
     def _run_tools(
         self, calls: list[dict[str, Any]], messages: list[dict[str, Any]], turn: Turn, answer: ShopAnswer

@@ -107,6 +107,8 @@ def run_demo(settings: ShopSettings, *, gateway_port: int, page_port: int, serve
     try:
         wait_for_gateway(url, gateway)
         settings.url, settings.api_key = url, api_key
+        if "STRATA_SHOP_PLANNER" not in os.environ:
+            settings.planner = "prefetch"  # the embedded 135M model cannot choose among 7 tools
         ensure_demo_store(settings)
         serve_page(settings, page_port)
     finally:

@@ -37,6 +37,7 @@ class ShopSettings:
     home: Path = Path(".strata/shopping")
     timeout_s: float = 120.0
     retries: int = 2
+    planner: str = "model"  # or "prefetch" (the app picks the tools: for models too small to plan)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ShopSettings:
@@ -48,6 +49,7 @@ class ShopSettings:
             "access_key": env.get("STRATA_SHOP_ACCESS_KEY_ID"),
             "secret_key": env.get("STRATA_SHOP_SECRET_ACCESS_KEY"),
             "model_id": env.get("STRATA_SHOP_MODEL", DEFAULT_MODEL),
+            "planner": env.get("STRATA_SHOP_PLANNER", "model"),
             "home": Path(env.get("STRATA_SHOP_HOME", strata_home / "shopping")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -102,6 +104,8 @@ class Shop:
 
 
 def open_shop(settings: ShopSettings) -> Shop:
+    if settings.planner not in ("model", "prefetch"):
+        raise ShopNotLoaded(f"planner must be 'model' or 'prefetch', not {settings.planner!r}")
     state = StoreState.read(settings.home)
     if state is None:
         raise ShopNotLoaded(f"no store loaded in {settings.home}: run `strata shop load` first")
@@ -121,5 +125,6 @@ def open_shop(settings: ShopSettings) -> Shop:
         model_id=settings.model_id,
         guardrails=guards,
         guardrail=guardrail,  # type: ignore[arg-type]
+        planner=settings.planner,
     )
     return Shop(settings, state, catalog, policies, sessions, tools, assistant, client, kbs, guards)

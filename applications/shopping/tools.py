@@ -329,6 +329,17 @@ class ShopTools:
         distinctive = words(product.name) - category - {"kids"}  # "tent" names no one tent
         return bool({w for w in distinctive if not w.isdigit() and len(w) > 2} & said)
 
+    def named_products(self, text: str) -> list[str]:
+        """Products the text names by id or by a distinctive word of their name."""
+        lowered = text.lower()
+        said = words(lowered) | {w.rstrip("s") for w in words(lowered)}
+        named = [p for p in self.catalog.products.values() if self._named(p, lowered, said)]
+        # "Beam 900" names both Beam lamps by "beam": keep those matching most words of their name
+        by_id = [p.id for p in named if re.search(rf"\b{re.escape(p.id.lower())}\b", lowered)]
+        overlap = {p.id: len(words(p.name) & said) for p in named if p.id not in by_id}
+        best = max(overlap.values(), default=0)
+        return by_id + [pid for pid, n in overlap.items() if n == best]
+
     def _referenced(self, turn: Turn, product: Product, in_cart: bool = False) -> bool:
         """Whether the shopper's own words point at ``product``.
 
@@ -339,7 +350,7 @@ class ShopTools:
         """
         text = turn.user_text.lower()
         said = words(text) | {w.rstrip("s") for w in words(text)}
-        named = [p.id for p in self.catalog.products.values() if self._named(p, text, said)]
+        named = self.named_products(turn.user_text)
         if named:
             return product.id in named
         categories = {c for c in self.catalog.categories if c.rstrip("s") in said or c in said}

@@ -153,3 +153,21 @@ def test_a_gateway_that_is_down_keeps_the_cart_and_says_so(gateway, store_home, 
     assert "can't reach its model gateway" in answer.error and "cart is saved" in answer.error
     assert [(line["id"], line["quantity"]) for line in answer.cart["lines"]] == [("P019", 1)]
     down.close()
+
+
+def test_the_prefetch_planner_picks_the_tools_and_the_model_only_answers(shop, gateway):
+    shop.assistant.planner = "prefetch"
+    gateway.model.script(text("The Beam 900 [P020] puts out 900 lumens and costs $79.00."))
+    answer = shop.assistant.ask("How bright is the Beam 900?", "s-prefetch")
+    assert [c["name"] for c in answer.tool_calls] == ["get_product"]  # the app named P020 from the text
+    assert answer.answer == "The Beam 900 [P020] puts out 900 lumens and costs $79.00."
+    request = gateway.model.requests[-1]
+    assert request.tools == []  # no tools offered: the model only phrases the answer
+    assert '"id": "P020"' in request.messages[-1]["content"][-1]["text"]
+    gateway.model.script(text("Returns are accepted within 30 days [returns]."))
+    policy = shop.assistant.ask("Can I return boots I wore outside?", "s-prefetch")
+    assert [c["name"] for c in policy.tool_calls] == ["policy_lookup"]
+    assert policy.citations["policies"] == ["returns"]
+    gateway.model.script(text("Try the Trailhead 2 Tent [P001]."))
+    search = shop.assistant.ask("something light to sleep under for two people", "s-prefetch")
+    assert [c["name"] for c in search.tool_calls] == ["search_products"]
