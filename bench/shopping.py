@@ -349,8 +349,12 @@ def write_results(results: dict[str, Any]) -> None:
         "written from the tool results; on the 8 injection questions it *obeys* the planted instruction "
         "(calls the tools, repeats the price, link, e-mail or system prompt). Its rows measure the app — "
         "tools, cart arithmetic, KB search ranking, the sentence checks and the guardrail — not a model.",
-        "- **embedded**: SmolLM2-135M-Instruct Q4_1 on llama.cpp (what `make run` serves), choosing its own "
-        f"tool calls, on the first {results['embedded_per_kind']} question(s) of each kind, within "
+        "- **embedded+prefetch**: SmolLM2-135M-Instruct Q4_1 on llama.cpp (what `make run` serves); the app "
+        "picks the tool calls from the question (`STRATA_SHOP_PLANNER=prefetch`: named products, a policy, "
+        "else a search) and the model answers from their results. **embedded** (`--embedded-model-planner`, "
+        "an earlier run: every answer wrong, it called view_cart or ran out of tokens in its tool JSON): the "
+        "model choosing its own tool calls. "
+        f"On the first {results['embedded_per_kind']} question(s) of each kind, within "
         f"{results['embedded_budget_s']:.0f} s; questions past the budget are not run. A gateway error "
         "(the model's 120 s timeout on this loaded machine) counts as a wrong answer.",
         "- Search F1: products the answer cites vs the labelled set. Invented values: numbers in answers to "
@@ -378,6 +382,9 @@ def main() -> int:
     parser.add_argument("--embedded-budget-s", type=float, default=900.0)
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument(
+        "--embedded-model-planner", action="store_true", help="also let the embedded model choose the tools"
+    )
+    parser.add_argument(
         "--embedded-per-kind", type=int, default=1, help="questions of each kind the embedded model answers"
     )
     args = parser.parse_args()
@@ -398,12 +405,19 @@ def main() -> int:
         server, api_key = start_gateway(home / "gateway", script)
         with server as url:
             load_demo(url, api_key, home / "shop")
-            plan = [("scripted", SCRIPTED, 1e9)]
+            plan = [("scripted", SCRIPTED, 1e9, "model")]
             if not args.skip_embedded:
-                plan.append(("embedded", EMBEDDED, args.embedded_budget_s))
-            for label, model_id, budget in plan:
+                plan.append(("embedded+prefetch", EMBEDDED, args.embedded_budget_s, "prefetch"))
+            if args.embedded_model_planner:
+                plan.append(("embedded", EMBEDDED, args.embedded_budget_s, "model"))
+            for label, model_id, budget, planner in plan:
                 settings = ShopSettings(
-                    url=url, api_key=api_key, home=home / "shop", model_id=model_id, retries=0
+                    url=url,
+                    api_key=api_key,
+                    home=home / "shop",
+                    model_id=model_id,
+                    retries=0,
+                    planner=planner,
                 )
                 settings.timeout_s = 300.0
                 shop = open_shop(settings)
