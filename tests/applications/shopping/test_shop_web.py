@@ -64,6 +64,7 @@ def test_bad_chat_requests_are_400_with_a_reason(web, body, message):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 def test_the_page_in_a_real_browser(web, gateway, shop, store_home, tmp_path):
+    pytest.importorskip("playwright", reason="playwright is not installed (a dev dependency: make setup)")
     from playwright.sync_api import expect, sync_playwright
 
     gateway.model.script(
