@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -174,10 +174,11 @@ class EventStreamDecoder:
     the stream are raised as the typed SDK errors.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, convert: Callable[[str, dict[str, Any]], Any] = stream_event_from_wire) -> None:
         from botocore.eventstream import EventStreamBuffer
 
         self._buffer = EventStreamBuffer()
+        self._convert = convert  # (event type, JSON payload) -> a typed event, or None to skip it
 
     def feed(self, data: bytes) -> Iterator[StreamEvent]:
         from botocore.eventstream import ParserError
@@ -192,6 +193,6 @@ class EventStreamDecoder:
             if headers.get(":message-type") in ("exception", "error"):
                 raise error_from_stream_exception(headers, message.payload)
             body = json.loads(message.payload) if message.payload else {}
-            event = stream_event_from_wire(str(headers.get(":event-type", "")), body)
+            event = self._convert(str(headers.get(":event-type", "")), body)
             if event is not None:
                 yield event

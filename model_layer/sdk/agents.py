@@ -25,26 +25,20 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
 
-from model_layer.sdk._wire import Auth, RetryPolicy, encode_json, resolve_auth
+from model_layer.sdk._wire import EventStreamDecoder
+from model_layer.sdk.client import _AsyncTransport, _SyncTransport
 from model_layer.sdk.errors import (
-    APIConnectionError,
-    APITimeoutError,
     ModelStreamError,
-    StrataAPIError,
-    error_from_response,
-    error_from_stream_exception,
 )
 
 TEST_ALIAS = "TSTALIASID"
-USER_AGENT = "strata-sdk/0.1 agents"
 
 
 def function(
@@ -103,35 +97,16 @@ class AgentAnswer:
             self.return_control = event
 
 
-class _Decoder:
-    """The ``completion`` event stream → typed agent events (exception events raise)."""
-
-    def __init__(self) -> None:
-        from botocore.eventstream import EventStreamBuffer
-
-        self._buffer = EventStreamBuffer()
-
-    def feed(self, data: bytes) -> Iterator[AgentEvent]:
-        from botocore.eventstream import ParserError
-
-        self._buffer.add_data(data)
-        try:
-            messages = list(self._buffer)
-        except ParserError as exc:
-            raise ModelStreamError(f"corrupt event stream from the gateway: {exc}") from None
-        for message in messages:
-            headers = message.headers
-            if headers.get(":message-type") in ("exception", "error"):
-                raise error_from_stream_exception(headers, message.payload)
-            body = json.loads(message.payload) if message.payload else {}
-            kind = headers.get(":event-type")
-            if kind == "chunk":
-                text = base64.b64decode(body.get("bytes", "")).decode("utf-8")
-                yield AgentChunk(text, body.get("attribution", {}).get("citations", []))
-            elif kind == "trace":
-                yield AgentTrace(body.get("trace", {}), body)
-            elif kind == "returnControl":
-                yield AgentReturnControl(body.get("invocationId", ""), body.get("invocationInputs", []))
+def _agent_event(kind: str, body: dict[str, Any]) -> AgentEvent | None:
+    """One ``completion`` event (already parsed) → its typed agent event; unknown kinds are skipped."""
+    if kind == "chunk":
+        text = base64.b64decode(body.get("bytes", "")).decode("utf-8")
+        return AgentChunk(text, body.get("attribution", {}).get("citations", []))
+    if kind == "trace":
+        return AgentTrace(body.get("trace", {}), body)
+    if kind == "returnControl":
+        return AgentReturnControl(body.get("invocationId", ""), body.get("invocationInputs", []))
+    return None
 
 
 def _path(*parts: str, trailing: bool = True) -> str:
@@ -139,35 +114,10 @@ def _path(*parts: str, trailing: bool = True) -> str:
 
 
 class _AgentsBase:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None,
-        access_key: str | None,
-        secret_key: str | None,
-        session_token: str | None,
-        region: str,
-        retry: RetryPolicy | None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.auth: Auth = resolve_auth(api_key, access_key, secret_key, session_token, region)
-        self.retry = retry or RetryPolicy()
+    """Request shapes both agents clients send (the HTTP side is the SDK's shared transport)."""
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Request:
-        url = self.base_url + path
-        content = encode_json(body) if body is not None else b""
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        headers.update(self.auth.headers(method, url, content, headers))
-        return httpx.Request(method, url, content=content, headers=headers)
-
-    @staticmethod
-    def _transport_error(exc: httpx.TransportError) -> StrataAPIError:
-        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-            return APITimeoutError(f"no answer from the gateway in time ({type(exc).__name__})")
-        return APIConnectionError(f"cannot reach the gateway: {exc or type(exc).__name__}")
+    DEFAULT_TIMEOUT_S = 300.0  # one invocation may run several model calls and tools
+    USER_AGENT = "strata-sdk/0.1 agents"
 
     # --- request shapes (the same for both clients) ----------------------------------------------
 
@@ -222,58 +172,8 @@ class _AgentsBase:
         return {"invocationId": control.invocation_id, "returnControlInvocationResults": results}
 
 
-class AgentsClient(_AgentsBase):
+class AgentsClient(_AgentsBase, _SyncTransport):
     """Synchronous agents client. Use as a context manager, or call :meth:`close`."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        session_token: str | None = None,
-        region: str = "us-east-1",
-        timeout: float = 300.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(
-            base_url,
-            api_key=api_key,
-            access_key=access_key,
-            secret_key=secret_key,
-            session_token=session_token,
-            region=region,
-            retry=retry,
-        )
-        self._http = httpx.Client(transport=transport, timeout=timeout)
-        self._sleep = sleep
-
-    def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *, stream: bool = False):
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = self._http.send(self._request(method, path, body), stream=stream)
-            except httpx.TransportError as exc:
-                error = self._transport_error(exc)
-            else:
-                if response.status_code < 400:
-                    return response
-                content = response.read()
-                response.close()
-                error = error_from_response(response.status_code, response.headers, content)
-            if not self.retry.should_retry(error, attempt):
-                raise error
-            self._sleep(self.retry.delay_s(error, attempt))
-
-    def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self._send(method, path, body)
-        return response.json() if response.content else {}
-
-    # --- definitions -----------------------------------------------------------------------------
 
     def create_agent(self, name: str, *, model: str, instruction: str, **extra: Any) -> str:
         """Create an agent; its id. ``extra``: more CreateAgent members (``memoryConfiguration``…)."""
@@ -347,7 +247,7 @@ class AgentsClient(_AgentsBase):
 
     @staticmethod
     def _events(response: httpx.Response) -> Iterator[AgentEvent]:
-        decoder = _Decoder()
+        decoder = EventStreamDecoder(_agent_event)
         try:
             for data in response.iter_bytes():
                 yield from decoder.feed(data)
@@ -388,42 +288,9 @@ class AgentsClient(_AgentsBase):
         path = _path("agents", agent_id, "agentAliases", alias_id, "memories", trailing=False)
         self._json("DELETE", f"{path}?{urlencode({'memoryId': memory_id})}")
 
-    def close(self) -> None:
-        self._http.close()
 
-    def __enter__(self) -> AgentsClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncAgentsClient(_AgentsBase):
+class AsyncAgentsClient(_AgentsBase, _AsyncTransport):
     """The asyncio twin of :class:`AgentsClient` for invocations (define agents with either)."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        session_token: str | None = None,
-        region: str = "us-east-1",
-        timeout: float = 300.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            api_key=api_key,
-            access_key=access_key,
-            secret_key=secret_key,
-            session_token=session_token,
-            region=region,
-            retry=retry,
-        )
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
 
     async def invoke(
         self,
@@ -441,19 +308,11 @@ class AsyncAgentsClient(_AgentsBase):
         path = _path(
             "agents", agent_id, "agentAliases", alias_id, "sessions", session_id, "text", trailing=False
         )
-        try:
-            response = await self._http.send(self._request("POST", path, body), stream=True)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code >= 400:
-            content = await response.aread()
-            await response.aclose()
-            raise error_from_response(response.status_code, response.headers, content)
-        return self._events(response)
+        return self._events(await self._send("POST", path, body, stream=True))
 
     @staticmethod
     async def _events(response: httpx.Response) -> AsyncIterator[AgentEvent]:
-        decoder = _Decoder()
+        decoder = EventStreamDecoder(_agent_event)
         try:
             async for data in response.aiter_bytes():
                 for event in decoder.feed(data):
@@ -468,12 +327,3 @@ class AsyncAgentsClient(_AgentsBase):
         async for event in await self.invoke(agent_id, text, session_id=session_id, **options):
             answer.add(event)
         return answer
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncAgentsClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

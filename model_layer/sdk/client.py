@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -45,7 +45,9 @@ System = str | list[dict[str, Any]] | None
 
 
 class _ClientBase:
-    """Request building and response parsing shared by the two clients."""
+    """Auth, URLs, request building and response parsing shared by every SDK client."""
+
+    USER_AGENT = USER_AGENT
 
     def __init__(
         self,
@@ -65,7 +67,7 @@ class _ClientBase:
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Request:
         url = self.base_url + path
         content = encode_json(body) if body is not None else b""
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/json", "User-Agent": self.USER_AGENT}
         if body is not None:
             headers["Content-Type"] = "application/json"
         headers.update(self.auth.headers(method, url, content, headers))
@@ -92,8 +94,10 @@ class _ClientBase:
         return {"model": model_id, "input": list(texts), "encoding_format": "float"}
 
 
-class StrataClient(_ClientBase):
-    """Synchronous gateway client. Use as a context manager, or call :meth:`close`."""
+class _SyncTransport(_ClientBase):
+    """The blocking HTTP side every sync client shares: one httpx client, retries, context manager."""
+
+    DEFAULT_TIMEOUT_S = 120.0
 
     def __init__(
         self,
@@ -104,7 +108,7 @@ class StrataClient(_ClientBase):
         secret_key: str | None = None,
         session_token: str | None = None,
         region: str = "us-east-1",
-        timeout: float = 120.0,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -118,7 +122,9 @@ class StrataClient(_ClientBase):
             region=region,
             retry=retry,
         )
-        self._http = httpx.Client(transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            transport=transport, timeout=self.DEFAULT_TIMEOUT_S if timeout is None else timeout
+        )
         self._sleep = sleep
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *, stream: bool = False):
@@ -138,6 +144,23 @@ class StrataClient(_ClientBase):
             if not self.retry.should_retry(error, attempt):
                 raise error
             self._sleep(self.retry.delay_s(error, attempt))
+
+    def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self._send(method, path, body)
+        return response.json() if response.content else {}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StrataClient(_SyncTransport):
+    """Synchronous gateway client. Use as a context manager, or call :meth:`close`."""
 
     def converse(
         self,
@@ -216,18 +239,11 @@ class StrataClient(_ClientBase):
         """This tenant's metered usage, spend and budgets (optionally between ``since`` and ``until``)."""
         return UsageReport.from_wire(self._send("GET", usage_path(since, until)).json())
 
-    def close(self) -> None:
-        self._http.close()
 
-    def __enter__(self) -> StrataClient:
-        return self
+class _AsyncTransport(_ClientBase):
+    """The asyncio twin of :class:`_SyncTransport`."""
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncStrataClient(_ClientBase):
-    """The asyncio twin of :class:`StrataClient`; ``await converse_stream(...)`` returns an async iterator."""
+    DEFAULT_TIMEOUT_S = 120.0
 
     def __init__(
         self,
@@ -238,7 +254,7 @@ class AsyncStrataClient(_ClientBase):
         secret_key: str | None = None,
         session_token: str | None = None,
         region: str = "us-east-1",
-        timeout: float = 120.0,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
@@ -252,7 +268,9 @@ class AsyncStrataClient(_ClientBase):
             region=region,
             retry=retry,
         )
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=self.DEFAULT_TIMEOUT_S if timeout is None else timeout
+        )
         self._sleep = sleep
 
     async def _send(
@@ -274,6 +292,23 @@ class AsyncStrataClient(_ClientBase):
             if not self.retry.should_retry(error, attempt):
                 raise error
             await self._sleep(self.retry.delay_s(error, attempt))
+
+    async def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self._send(method, path, body)
+        return response.json() if response.content else {}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class AsyncStrataClient(_AsyncTransport):
+    """The asyncio twin of :class:`StrataClient`; ``await converse_stream(...)`` returns an async iterator."""
 
     async def converse(
         self,
@@ -347,12 +382,3 @@ class AsyncStrataClient(_ClientBase):
     async def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> UsageReport:
         """This tenant's metered usage, spend and budgets (optionally between ``since`` and ``until``)."""
         return UsageReport.from_wire((await self._send("GET", usage_path(since, until))).json())
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncStrataClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from model_layer.sdk.client import AsyncStrataClient, StrataClient
+from model_layer.sdk.client import _AsyncTransport, _SyncTransport
 
 
 def _q(value: str) -> str:
@@ -128,15 +128,8 @@ def _apply_path(guardrail_id: str, version: str) -> str:
     return f"/guardrail/{_q(guardrail_id)}/version/{_q(version)}/apply"
 
 
-class GuardrailsClient:
+class GuardrailsClient(_SyncTransport):
     """Synchronous guardrails client; takes :class:`~model_layer.sdk.StrataClient`'s arguments."""
-
-    def __init__(self, base_url: str, **options: Any) -> None:
-        self._client = StrataClient(base_url, **options)
-
-    def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self._client._send(method, path, body)
-        return response.json() if response.content else {}
 
     def create_guardrail(self, name: str, **options: Any) -> str:
         """CreateGuardrail (see :func:`guardrail_body` for the options); returns the guardrail id."""
@@ -162,25 +155,9 @@ class GuardrailsClient:
         body = self._json("POST", _apply_path(guardrail_id, version), _apply_body(source, texts))
         return GuardrailResult.from_wire(body)
 
-    def close(self) -> None:
-        self._client.close()
 
-    def __enter__(self) -> GuardrailsClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncGuardrailsClient:
+class AsyncGuardrailsClient(_AsyncTransport):
     """The asyncio twin of :class:`GuardrailsClient`."""
-
-    def __init__(self, base_url: str, **options: Any) -> None:
-        self._client = AsyncStrataClient(base_url, **options)
-
-    async def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self._client._send(method, path, body)
-        return response.json() if response.content else {}
 
     async def create_guardrail(self, name: str, **options: Any) -> str:
         created = await self._json("POST", "/guardrails", guardrail_body(name, **options))
@@ -205,12 +182,3 @@ class AsyncGuardrailsClient:
     ) -> GuardrailResult:
         body = await self._json("POST", _apply_path(guardrail_id, version), _apply_body(source, texts))
         return GuardrailResult.from_wire(body)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def __aenter__(self) -> AsyncGuardrailsClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from model_layer.sdk.client import AsyncStrataClient, StrataClient
+from model_layer.sdk.client import _AsyncTransport, _SyncTransport
 
 ROLE_ARN = "arn:aws:iam::000000000000:role/strata-kb"  # required by the API; the gateway keeps it
 INGEST_BATCH = 10  # IngestKnowledgeBaseDocuments takes at most 10 documents a call (botocore's model)
@@ -162,15 +162,8 @@ def _doc_ids(ids: Iterable[str]) -> list[dict[str, Any]]:
     return [{"dataSourceType": "CUSTOM", "custom": {"id": i}} for i in ids]
 
 
-class KnowledgeBasesClient:
+class KnowledgeBasesClient(_SyncTransport):
     """Synchronous knowledge-base client; takes :class:`~model_layer.sdk.StrataClient`'s arguments."""
-
-    def __init__(self, base_url: str, **options: Any) -> None:
-        self._client = StrataClient(base_url, **options)
-
-    def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self._client._send(method, path, body)
-        return response.json() if response.content else {}
 
     def create_knowledge_base(
         self, name: str, *, embedding_model: str, description: str | None = None
@@ -246,25 +239,9 @@ class KnowledgeBasesClient:
     ) -> GeneratedAnswer:
         return _answer(self._json("POST", "/retrieveAndGenerate", _rag_body(kb_id, query, model, session_id)))
 
-    def close(self) -> None:
-        self._client.close()
 
-    def __enter__(self) -> KnowledgeBasesClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncKnowledgeBasesClient:
+class AsyncKnowledgeBasesClient(_AsyncTransport):
     """The asyncio twin of :class:`KnowledgeBasesClient`."""
-
-    def __init__(self, base_url: str, **options: Any) -> None:
-        self._client = AsyncStrataClient(base_url, **options)
-
-    async def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self._client._send(method, path, body)
-        return response.json() if response.content else {}
 
     async def create_knowledge_base(
         self, name: str, *, embedding_model: str, description: str | None = None
@@ -315,12 +292,3 @@ class AsyncKnowledgeBasesClient:
     ) -> GeneratedAnswer:
         body = await self._json("POST", "/retrieveAndGenerate", _rag_body(kb_id, query, model, session_id))
         return _answer(body)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def __aenter__(self) -> AsyncKnowledgeBasesClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
