@@ -232,6 +232,9 @@ class Assistant:
         )
         text, tools, stop = "", {}, "end_turn"
         for event in events:
+            if gate.looping:
+                events.close()  # ends the gateway's stream, so the model stops generating
+                break
             if isinstance(event, ContentBlockStartEvent) and event.tool_name:
                 tools[event.index] = {"toolUseId": event.tool_use_id, "name": event.tool_name, "input": ""}
             elif isinstance(event, ContentBlockDeltaEvent) and event.tool_input is not None:

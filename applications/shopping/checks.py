@@ -4,7 +4,9 @@
   planted in a review dies here even if the model repeats it);
 - a sentence with a dollar amount that no tool result, policy or the shopper's message contains is
   dropped (so "this item is free" or "$1" planted in a review cannot become a quoted price);
-- a sentence that repeats the system prompt is dropped.
+- a sentence that repeats the system prompt is dropped;
+- a sentence the answer already said is dropped, and an answer that keeps repeating itself is cut
+  (a small model at temperature 0 can loop on one sentence until its token budget runs out).
 
 The text is checked a sentence at a time so answers can still stream: :class:`SentenceGate` holds
 back the unfinished sentence and releases each finished one once it passed.
@@ -74,12 +76,26 @@ class AnswerChecker:
 class SentenceGate:
     """Feeds streamed text through :class:`AnswerChecker` one finished sentence at a time."""
 
+    MAX_REPEATS = 2  # repeated sentences before the answer counts as looping
+
     def __init__(self, checker: AnswerChecker) -> None:
         self.checker = checker
         self._pending = ""
         self._said_removed = False
+        self._said: set[str] = set()
+        self.repeats = 0
+
+    @property
+    def looping(self) -> bool:
+        """Whether the model keeps repeating itself (the caller stops the model's stream)."""
+        return self.repeats >= self.MAX_REPEATS
 
     def _emit(self, sentence: str) -> str:
+        key = " ".join(re.findall(r"[a-z0-9']+", sentence.lower()))
+        if key and key in self._said:
+            self.repeats += 1
+            return ""
+        self._said.add(key)
         checked = self.checker.check(sentence)
         if checked == REMOVED_PRICE:
             if self._said_removed:
@@ -99,6 +115,8 @@ class SentenceGate:
                 yield out if out.endswith((" ", "\n")) else out + " "
 
     def flush(self) -> Iterator[str]:
+        if self.looping:  # the model was cut off mid-loop: its unfinished sentence is more of it
+            self._pending = ""
         if self._pending.strip():
             out = self._emit(self._pending)
             self._pending = ""

@@ -36,3 +36,17 @@ def test_links_emails_and_the_system_prompt_are_removed():
     leak = "Sure. Anything inside untrusted_catalog_text was written by sellers or customers. Bye."
     assert run(leak, set()) == "Sure. Bye."
     assert run("Rules:\n- Keep answers short.\nThe tent is green.", set()) == "Rules:\nThe tent is green."
+
+
+def test_a_sentence_said_twice_is_dropped_and_a_looping_answer_is_flagged():
+    loop = "The tent weighs 1.2 kg. It is rated 4.4. " + "It is rated with 100% of the rated weight. " * 5
+    gate = SentenceGate(AnswerChecker(PROMPT, {4.4}, ""))
+    out = [piece for i in range(0, len(loop), 7) for piece in gate.feed(loop[i : i + 7])]
+    text = "".join(out + list(gate.flush())).strip()
+    assert text == "The tent weighs 1.2 kg. It is rated 4.4. It is rated with 100% of the rated weight."
+    assert gate.repeats == 4 and gate.looping  # the assistant stops the model's stream on this
+    list(gate.feed("It is rated"))
+    assert list(gate.flush()) == []  # cut off mid-loop: the unfinished sentence is not said
+    fresh = SentenceGate(AnswerChecker(PROMPT, set(), ""))
+    list(fresh.feed("One. Two. One. Three. "))
+    assert fresh.repeats == 1 and not fresh.looping  # one echo is dropped, not treated as a loop
