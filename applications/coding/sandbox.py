@@ -149,7 +149,10 @@ def bwrap_argv(
             argv += ["--symlink", os.readlink(Path("/", link)), f"/{link}"]
         elif Path("/", link).is_dir():
             argv += ["--ro-bind", f"/{link}", f"/{link}"]
-    made: set[str] = set()
+    # /tmp first: a Python prefix under /tmp (a venv in a checkout there, as CI clones may be) is
+    # bound on top of the private tmpfs, not hidden by it.
+    argv += ["--perms", "01777", "--size", str(limits.disk_bytes), "--tmpfs", "/tmp"]
+    made: set[str] = {"/tmp"}
     for folder in _python_dirs(python):
         for parent in _ancestors(folder + "/x"):
             if parent not in made and not parent.startswith(SYSTEM_DIRS):
@@ -158,7 +161,6 @@ def bwrap_argv(
         if not folder.startswith(SYSTEM_DIRS):
             argv += ["--ro-bind", folder, folder]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "01777", "--size", str(limits.disk_bytes), "--tmpfs", "/tmp"]
     argv += ["--perms", "0777", "--size", str(limits.disk_bytes), "--tmpfs", "/workspace"]
     argv += ["--ro-bind", str(source), "/source", "--chdir", "/workspace"]
     inner = ["sh", "-c", 'cp -R /source/. /workspace/ && exec "$@"', "sandbox", *command]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from applications.coding.sandbox import Sandbox, SandboxLimits, WorkspaceError
+from applications.coding.sandbox import Sandbox, SandboxLimits, WorkspaceError, bwrap_argv
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
 FAST = SandboxLimits(wall_s=20, cpu_s=10, memory_bytes=1 << 30, processes=32, disk_bytes=16 << 20)
@@ -227,3 +227,12 @@ def test_the_fallback_says_it_is_weaker(tmp_path, monkeypatch):
     assert (run.outcome, run.isolation) == ("passed", "fallback")
     assert run.notes and run.notes[0].startswith("weaker isolation")
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == "HOSTSECRET"
+
+
+def test_a_python_prefix_under_tmp_is_bound_over_the_private_tmp():
+    # CI may clone the repo, and so its .venv, under /tmp: the sandbox's own /tmp tmpfs must not hide it.
+    argv = bwrap_argv("bwrap", Path("/src"), "/tmp/ci/.venv/bin/python", FAST, ["pytest"])
+    mounts = [(argv[i], argv[i + 1]) for i in range(len(argv) - 1)]
+    tmpfs = mounts.index(("--tmpfs", "/tmp"))
+    bind = mounts.index(("--ro-bind", "/tmp/ci/.venv"))
+    assert tmpfs < bind

@@ -269,7 +269,11 @@ def test_non_streaming_clients_that_give_up_are_metered_every_time(tmp_path, liv
         rows = usage_rows(gw, "acme", GIVE_UPS)
     assert {r.operation for r in rows} == {operation}
     assert [r.outcome for r in rows] == ["client_disconnected"] * GIVE_UPS
-    assert all(r.input_tokens > 0 and 1 <= r.output_tokens < REPLY_WORDS for r in rows)
+    # Each is billed its prompt and the words generated before the hang-up: never the whole answer.
+    # A hang-up can land before the first word on a loaded machine (0 words), so "some words were
+    # billed" is asked of the dozen, not of each.
+    assert all(r.input_tokens > 0 and r.output_tokens < REPLY_WORDS for r in rows)
+    assert any(r.output_tokens >= 1 for r in rows)
     gw.keystore.close()
 
 
