@@ -1,6 +1,9 @@
 # ruff: noqa: E501  (a data table: one product per call, long strings kept whole)
 """Writes the demo catalog (``catalog.jsonl``) from the hand-written table below.
 
+Over 500 lines because it is the data itself (60 products, one ``add`` call each, with reviews);
+splitting a table by line count would only scatter it.
+
 Run ``python applications/shopping/demo/build_catalog.py`` after editing the table; the output is
 committed, so the app never runs this. Every product, number and review is invented for strata
 (see PROVENANCE.md). Eight products carry instructions planted in a review or the description —

@@ -15,43 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from applications.shopping.shop import Shop, ShopSettings, open_shop
-from model_layer.app import assemble, create_app
-from model_layer.config import parse_config
-from model_layer.providers.registry import ModelRouter
-from model_layer.settings import GatewaySettings
-from tests.model_layer.agents.scripted import ScriptedProvider
-from tests.model_layer.live import serve_app
+from tests.applications.scripted_gateway import EMBED, ScriptedGateway, scripted_gateway
 
 MODEL = "scripted.shopper-v1:0"
-EMBED = "amazon.minilm-l6-v2:0"
-
-
-def shop_models() -> dict[str, Any]:
-    return {
-        "providers": [{"name": "scripted", "type": "fake"}, {"name": "local", "type": "local"}],
-        "models": [
-            {"id": MODEL, "provider": "scripted", "provider_name": "Strata"},
-            {
-                "id": EMBED,
-                "provider": "local",
-                "upstream": "all-minilm-l6-v2",
-                "kind": "embedding",
-                "native_format": "titan-embed",
-                "streaming": False,
-                "context_window": 256,
-            },
-        ],
-        "retry": {"max_attempts": 1},
-    }
+__all__ = ["EMBED", "MODEL", "LiveGateway", "live_gateway"]
 
 
 @dataclass
-class LiveGateway:
-    url: str
-    model: ScriptedProvider
-    api_key: str
-    parts: Any
-
+class LiveGateway(ScriptedGateway):
     def settings(self, home: Path, **overrides: Any) -> ShopSettings:
         values = {"url": self.url, "api_key": self.api_key, "home": home, "model_id": MODEL, "retries": 0}
         return ShopSettings(**{**values, **overrides})
@@ -62,11 +33,5 @@ class LiveGateway:
 
 @contextlib.contextmanager
 def live_gateway(home: Path) -> Iterator[LiveGateway]:
-    model = ScriptedProvider()
-    router = ModelRouter(parse_config(shop_models()), providers={"scripted": model})
-    settings = GatewaySettings(home=home)
-    parts = assemble(settings, router=router)
-    app = create_app(settings, gateway=parts)
-    keys = parts.keystore.create_keys("shopper")
-    with serve_app(app) as url:
-        yield LiveGateway(url, model, keys.api_key, parts)
+    with scripted_gateway(home, MODEL, "shopper") as gateway:
+        yield LiveGateway(gateway.url, gateway.model, gateway.api_key, gateway.parts)

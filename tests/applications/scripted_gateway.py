@@ -1,0 +1,63 @@
+"""The live gateway both apps' tests run against: the production app on loopback, a scripted model.
+
+The chat model is the scripted test provider (each test says what the model answers: text or tool
+calls); embeddings are the real local MiniLM. An app reaches it only through the SDK with an API
+key issued to its own tenant, exactly as the shipped CLIs do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model_layer.app import assemble, create_app
+from model_layer.config import parse_config
+from model_layer.providers.registry import ModelRouter
+from model_layer.settings import GatewaySettings
+from tests.model_layer.agents.scripted import ScriptedProvider
+from tests.model_layer.live import serve_app
+
+EMBED = "amazon.minilm-l6-v2:0"  # the real local MiniLM
+
+
+def scripted_models(model_id: str) -> dict[str, Any]:
+    """A gateway config: ``model_id`` served by the scripted provider, plus the local MiniLM."""
+    return {
+        "providers": [{"name": "scripted", "type": "fake"}, {"name": "local", "type": "local"}],
+        "models": [
+            {"id": model_id, "provider": "scripted", "provider_name": "Strata"},
+            {
+                "id": EMBED,
+                "provider": "local",
+                "upstream": "all-minilm-l6-v2",
+                "kind": "embedding",
+                "native_format": "titan-embed",
+                "streaming": False,
+                "context_window": 256,
+            },
+        ],
+        "retry": {"max_attempts": 1},
+    }
+
+
+@dataclass
+class ScriptedGateway:
+    url: str
+    model: ScriptedProvider
+    api_key: str
+    parts: Any
+
+
+@contextlib.contextmanager
+def scripted_gateway(home: Path, model_id: str, tenant: str) -> Iterator[ScriptedGateway]:
+    model = ScriptedProvider()
+    router = ModelRouter(parse_config(scripted_models(model_id)), providers={"scripted": model})
+    settings = GatewaySettings(home=home)
+    parts = assemble(settings, router=router)
+    app = create_app(settings, gateway=parts)
+    keys = parts.keystore.create_keys(tenant)
+    with serve_app(app) as url:
+        yield ScriptedGateway(url, model, keys.api_key, parts)
