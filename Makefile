@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/kb.py
 	$(BIN)/python bench/agents.py
+	$(BIN)/python bench/coding.py
 
 # The three CloudFormation templates (and the gateway image's asset) into cdk.out/, with the CDK CLI
 # pinned to v2 (npm's latest, 3.x, fails here); cdk-nag runs on synth. No AWS account is needed.
