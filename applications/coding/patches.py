@@ -9,10 +9,17 @@ A reply carries one or more blocks, each preceded by the file's workspace-relati
         return a + b
     >>>>>>> REPLACE
 
-An empty SEARCH creates a file that does not exist yet. A patch is refused as a whole when a block
-names a path outside the workspace, when its SEARCH text is not found exactly once, or when a
-Python file it touches would no longer parse — nothing is written then, and the reason goes back
-to the model on its next attempt.
+An empty SEARCH creates a file that does not exist yet. A file is deleted by its path followed by
+a ``<<<<<<< DELETE`` line (a migration that retires a compatibility shim, say)::
+
+    compat.py
+    <<<<<<< DELETE
+
+A patch is refused as a whole when a block names a path outside the workspace, when its SEARCH
+text is not found exactly once, when it deletes a file that does not exist or a test file (the
+tests are the judge of every change, so a patch may not remove them), or when a Python file it
+touches would no longer parse — nothing is written then, and the reason goes back to the model on
+its next attempt.
 """
 
 from __future__ import annotations
@@ -29,11 +36,14 @@ _BLOCK = re.compile(
     r"(?P<replace>.*?)^>{5,9} REPLACE[^\n]*$",
     re.DOTALL | re.MULTILINE,
 )
+_DELETE = re.compile(r"^(?P<path>[^\n]*)\n(?:```[^\n]*\n)?<{5,9} DELETE[^\n]*$", re.MULTILINE)
 FORMAT_HELP = (
     "Answer with SEARCH/REPLACE blocks only. Each block is the file's path relative to the "
     "workspace on its own line, then '<<<<<<< SEARCH', the exact existing lines, '=======', the "
-    "new lines, and '>>>>>>> REPLACE'. An empty SEARCH creates a new file."
+    "new lines, and '>>>>>>> REPLACE'. An empty SEARCH creates a new file; the path followed by a "
+    "'<<<<<<< DELETE' line deletes that file."
 )
+TEST_FILE = re.compile(r"(^|/)(test_[^/]*\.py|[^/]*_test\.py|conftest\.py)$")
 
 
 class PatchError(StrataError):
@@ -45,6 +55,7 @@ class Block:
     path: str
     search: str
     replace: str
+    delete: bool = False
 
 
 def _clean_path(line: str) -> str:
@@ -54,10 +65,13 @@ def _clean_path(line: str) -> str:
 
 
 def parse_blocks(reply: str) -> list[Block]:
-    blocks = [
-        Block(_clean_path(m.group("path")), m.group("search"), m.group("replace"))
+    """The reply's blocks in the order they appear (edits and deletions)."""
+    found = [
+        (m.start(), Block(_clean_path(m.group("path")), m.group("search"), m.group("replace")))
         for m in _BLOCK.finditer(reply)
     ]
+    found += [(m.start(), Block(_clean_path(m.group("path")), "", "", True)) for m in _DELETE.finditer(reply)]
+    blocks = [block for _, block in sorted(found, key=lambda item: item[0])]
     if not blocks:
         raise PatchError("the reply has no SEARCH/REPLACE block")
     return blocks
@@ -81,12 +95,27 @@ def _replace_once(text: str, block: Block) -> str:
     return "".join([*lines[:start], block.replace, *lines[start + len(wanted) :]])
 
 
+def _deletion(ws: Workspace, path: str, staged: dict[str, str | None]) -> None:
+    if TEST_FILE.search(path):
+        raise PatchError(
+            f"{path} is a test file: the tests judge every change, so a patch may not delete one"
+        )
+    if path in staged or not (ws.staging / path).is_file():
+        raise PatchError(f"cannot delete {path}: it does not exist or another block of this patch edits it")
+    staged[path] = None
+
+
 def apply_patch(ws: Workspace, reply: str) -> list[str]:
     """Apply every block of ``reply`` to the staged copy, or none; returns the paths changed."""
     blocks = parse_blocks(reply)
-    staged: dict[str, str] = {}
+    staged: dict[str, str | None] = {}  # None: deleted
     for block in blocks:
         path = ws.resolve(block.path)  # OutsideWorkspace for ../, /abs, links out, .git ...
+        if block.delete:
+            _deletion(ws, path, staged)
+            continue
+        if path in staged and staged[path] is None:
+            raise PatchError(f"a block edits {path}, which another block deletes")
         exists = path in staged or (ws.staging / path).is_file()
         if not block.search.strip():
             if exists:
@@ -97,7 +126,7 @@ def apply_patch(ws: Workspace, reply: str) -> list[str]:
             raise PatchError(f"no such file in the workspace: {path}")
         staged[path] = _replace_once(staged.get(path) or ws.read(path), block)
     for path, text in staged.items():
-        if path.endswith(".py"):
+        if text is not None and path.endswith(".py"):
             try:
                 ast.parse(text, filename=path)
             except SyntaxError as exc:
@@ -105,7 +134,10 @@ def apply_patch(ws: Workspace, reply: str) -> list[str]:
                     f"the patched {path} would not parse: line {exc.lineno}: {exc.msg}"
                 ) from None
     for path, text in staged.items():
-        ws.write(path, text)
+        if text is None:
+            ws.delete(path)
+        else:
+            ws.write(path, text)
     return sorted(staged)
 
 

@@ -75,27 +75,57 @@ class Workspace:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
 
+    def delete(self, relative: str) -> str:
+        """Remove a staged file (a patch's DELETE block); the user's copy goes only on write-back."""
+        rel = self.resolve(relative)
+        path = self.staging / rel
+        if not path.is_file():
+            raise WorkspaceError(f"no such file in the workspace: {relative}")
+        path.unlink()
+        return rel
+
+    def deleted(self) -> list[str]:
+        return sorted(rel for rel in self.original if not self.staging.joinpath(rel).is_file())
+
     def changed(self) -> list[str]:
-        return [
+        """Files added, edited or deleted in the staged copy, sorted."""
+        edited = [
             rel for rel in self.files() if self.original.get(rel) != self.staging.joinpath(rel).read_bytes()
         ]
+        return sorted([*edited, *self.deleted()])
+
+    def snapshot(self) -> dict[str, bytes]:
+        return {rel: self.staging.joinpath(rel).read_bytes() for rel in self.files()}
+
+    def restore(self, snapshot: dict[str, bytes]) -> None:
+        """Put the staged copy back as it was at ``snapshot`` (a failed model attempt undone)."""
+        for rel in self.files():
+            if rel not in snapshot:
+                self.staging.joinpath(rel).unlink()
+        for rel, body in snapshot.items():
+            path = self.staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
 
     def diff(self) -> dict[str, str]:
         """A unified diff per changed file (``a/`` the user's version, ``b/`` the staged one)."""
         diffs = {}
         for rel in self.changed():
             old = self.original.get(rel, b"").decode("utf-8", "replace").splitlines(keepends=True)
-            new = self.staging.joinpath(rel).read_text(encoding="utf-8", errors="replace")
-            diffs[rel] = "".join(
-                difflib.unified_diff(old, new.splitlines(keepends=True), f"a/{rel}", f"b/{rel}")
-            )
+            staged = self.staging / rel
+            new = staged.read_text(encoding="utf-8", errors="replace") if staged.is_file() else ""
+            after = f"b/{rel}" if staged.is_file() else "/dev/null"  # a deletion, as git shows one
+            diffs[rel] = "".join(difflib.unified_diff(old, new.splitlines(keepends=True), f"a/{rel}", after))
         return diffs
 
     def write_back(self) -> list[str]:
-        """Copy the changed files into the user's workspace; returns what was written."""
+        """Copy the changed files into the user's workspace, delete the deleted ones; returns both."""
         written = self.changed()
         for rel in written:
-            target = self.root / self.resolve(rel)
+            target = self.root / self.resolve(rel)  # checked again against the user's real folder
+            if not (self.staging / rel).is_file():
+                target.unlink(missing_ok=True)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.staging / rel, target)
         return written
