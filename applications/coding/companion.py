@@ -16,7 +16,7 @@ from typing import Any
 
 from applications.coding.ask import answer_once, run_ask
 from applications.coding.loop import EditTestLoop, LoopSettings
-from applications.coding.migrate import migrate
+from applications.coding.migrate import Migration, deprecated_uses, migrate
 from applications.coding.report import CodeReport
 from applications.coding.results import SandboxRun
 from applications.coding.sandbox import Sandbox, SandboxLimits
@@ -141,20 +141,85 @@ def run_explain(settings: CodeSettings, workspace: Path, target: str) -> CodeRep
     return report
 
 
+MIGRATE_MESSAGES = {
+    "migrated": "the tests pass after the migration and no deprecated use is left",
+    "nothing_to_migrate": "no deprecated use found; nothing was changed",
+    "partly_migrated": (
+        "the tests pass, but deprecated uses are left (see left) that neither the rewriters nor the "
+        "model removed; only the rewriters' changes, if any, were written"
+    ),
+    "regressed": "the tests passed before and fail after: the migration was not written",
+    "tests_failing": "the tests fail after the migration: it was not written",
+    "no_tests": "the workspace has no tests, so no migration can be verified; nothing was written",
+}
+LEFT_FOR_MODEL = (
+    "Finish migrating this code to Python {version}. Deterministic rewriters already ran; these "
+    "deprecated uses are left, replace each with its modern equivalent without changing behaviour "
+    "(keep the tests passing; do not edit the tests):\n{left}"
+)
+STILL_LEFT = "The tests pass, but these deprecated uses are still there: {}. Replace them."
+
+
+def _model_migration(settings: CodeSettings, ws: Workspace, result: Migration, report: CodeReport) -> bool:
+    """Hand what the rewriters left to the model, within the attempt bound; True if it finished.
+
+    When it does not finish, its edits are undone and the staged copy is tested again, so the
+    report's last run is always the state that is written (or not).
+    """
+    left = deprecated_uses(ws)
+    version = f"{result.target[2]}.{result.target[3:]}"
+    task = LEFT_FOR_MODEL.format(version=version, left="\n".join(f"- {line}" for line in left))
+    first = result.after or result.before  # the staged copy as the rewriters left it
+    report.runs = [result.before] if result.after is not None else []
+    snapshot = ws.snapshot()
+    with settings.client() as client:
+        loop = settings.loop(client)
+        loop.run(
+            ws, task, report, write=settings.write, fix=False, first=first,
+            goal=lambda _first, run: run.passed and not deprecated_uses(ws),
+            names=("migrated", "not_migrated"), unmet=STILL_LEFT.format("; ".join(left)),
+        )  # fmt: skip
+        if report.status == "migrated":
+            return True
+        ws.restore(snapshot)
+        if report.runs[-1] is not first:
+            report.runs.append(loop.sandbox.run_tests(ws.staging))
+    report.notes.append(f"the model did not finish the migration ({report.status}); its edits were undone")
+    return False
+
+
+def _deterministic_outcome(result: Migration, report: CodeReport, left: list[str]) -> str:
+    final = report.runs[-1]
+    if result.status not in ("migrated", "nothing_to_migrate") and final is result.after:
+        return result.status  # regressed / tests_failing, as the rewriters left it
+    if not left:
+        return result.status if final.passed or result.after is None else "tests_failing"
+    if final.passed:
+        return "partly_migrated"
+    return "regressed" if result.before.passed else "tests_failing"
+
+
 def run_migrate(settings: CodeSettings, workspace: Path, instruction: str) -> CodeReport:
-    """Deterministic rewriters, tests before and after; what they could not do is listed."""
+    """Deterministic rewriters, then the model for what they left; tests before and after."""
     report = CodeReport("migrate", str(workspace))
     with Workspace(workspace, settings.limits) as ws:
-        result = migrate(ws, Sandbox(settings.limits), instruction, write=settings.write)
-    report.runs = [r for r in (result.before, result.after) if r is not None]
-    report.status, report.applied, report.left = result.status, result.applied, result.left
-    report.files_changed, report.written = result.diff, result.written
-    report.message = {
-        "migrated": "the tests pass after the migration",
-        "nothing_to_migrate": "no deterministic rewrite applied; nothing was changed",
-        "regressed": "the tests passed before and fail after: the migration was not written",
-        "tests_failing": "the tests fail after the migration: it was not written",
-    }[result.status]
+        result = migrate(ws, Sandbox(settings.limits), instruction, write=False)
+        report.runs = [r for r in (result.before, result.after) if r is not None]
+        report.applied = result.applied
+        notes = [line for line in result.left if "does not parse" in line or "ruff" in line]
+        if result.before.outcome == "no_tests":
+            report.status, report.message, report.left = "no_tests", MIGRATE_MESSAGES["no_tests"], notes
+            return report
+        if deprecated_uses(ws) and _model_migration(settings, ws, result, report):
+            report.left = notes
+            report.message = MIGRATE_MESSAGES["migrated"] + f" ({len(report.model_calls)} model call(s))"
+            return report
+        report.left = deprecated_uses(ws) + notes
+        report.status = _deterministic_outcome(result, report, deprecated_uses(ws))
+        report.message = MIGRATE_MESSAGES[report.status]
+        report.files_changed = ws.diff()
+        verified = report.runs[-1].passed and report.status in ("migrated", "partly_migrated")
+        report.written = ws.write_back() if settings.write and verified else []
     return report
 
 

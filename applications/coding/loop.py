@@ -92,13 +92,18 @@ class EditTestLoop:
         require_tests: bool = True,
         goal: Goal | None = None,
         names: tuple[str, str] = ("fixed", "not_fixed"),
+        first: SandboxRun | None = None,
+        unmet: str = GOAL_NOT_MET,
     ) -> CodeReport:
         """Loop until the goal is met or the attempts run out; ``report`` gets every run and call.
 
         With ``fix`` (``strata code fix``) passing tests mean there is nothing to fix: no model call.
-        ``goal(first_run, run)`` says when a run is done (default: it passed; it must pass anyway).
+        ``goal(first_run, run)`` says when a run is done (default: it passed; it must pass anyway);
+        ``unmet`` is what the model hears when its patch passes the tests but misses the goal.
+        ``first`` is a run of the staged copy the caller already made (``migrate``'s after-run).
         """
-        first = self.sandbox.run_tests(ws.staging)
+        start = len(report.runs)  # success is judged on this loop's own runs only
+        first = first or self.sandbox.run_tests(ws.staging)
         report.runs.append(first)
         if first.outcome == "no_tests" and require_tests:
             report.status, report.message = (
@@ -122,10 +127,11 @@ class EditTestLoop:
             feedback = self._try_patch(ws, reply, report)
             if feedback is None and done(first, report.runs[-1]):
                 break
-            messages.append({"role": "user", "content": [{"text": feedback or GOAL_NOT_MET}]})
+            messages.append({"role": "user", "content": [{"text": feedback or unmet}]})
         success, failure = names
         report.status = verified_status(report, success, failure)
-        if report.status == success and (len(report.runs) < 2 or not done(first, report.runs[-1])):
+        patched = len(report.runs) - start >= 2  # at least one patch was applied and tested
+        if report.status == success and (not patched or not done(first, report.runs[-1])):
             report.status = failure
         report.files_changed = ws.diff()
         if report.status == success:

@@ -70,6 +70,15 @@ def run_codemods(ws: Workspace) -> tuple[list[str], list[str]]:
     return applied, left
 
 
+def deprecated_uses(ws: Workspace) -> list[str]:
+    """Every deprecated use still in the staged copy (with or without a codemod), one a line."""
+    uses = []
+    for rel in ws.files(".py"):
+        result = rewrite_source(ws.read(rel))
+        uses += [f"{rel}: {line}" for line in [*result.applied, *result.left] if "does not parse" not in line]
+    return uses
+
+
 def run_ruff_upgrades(ws: Workspace, target: str) -> tuple[list[str], list[str]]:
     """ruff's safe pyupgrade fixes; returns (fixes applied, notes)."""
     ruff = ruff_binary()
