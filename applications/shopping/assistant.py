@@ -10,6 +10,11 @@ A turn is an SDK tool-calling loop (Converse with ``toolConfig``; the tools run 
 3. the answer streams a sentence at a time through :class:`~.checks.SentenceGate` (links and
    unverifiable prices removed) and the guardrail (source OUTPUT).
 
+With the "prefetch" planner (for models too small to choose tools) the app makes the calls itself:
+a cart request is read from the shopper's words and carried out and answered by code
+(:mod:`.cart_intent`, no model call); any other question gets the tool results its words point at
+(named products, a policy, else a search) and the model, offered no tools, only phrases the answer.
+
 Events (dicts with ``type``): ``tool`` (name, input, result), ``products`` (cards), ``text``
 (delta), ``error`` (a message for the shopper; the cart is kept), ``done`` (the whole answer).
 """
@@ -24,8 +29,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from applications.shopping.cart_intent import CartPlanner, cart_action, cart_reply
 from applications.shopping.checks import AnswerChecker, SentenceGate
-from applications.shopping.tools import ShopTools, Turn
+from applications.shopping.tools import ShopTools, Turn, collect_numbers
 from model_layer.sdk import (
     APIConnectionError,
     APITimeoutError,
@@ -175,13 +181,20 @@ class Assistant:
         checker = AnswerChecker(self.system, turn.numbers, masked, turn.trusted)
         gate = SentenceGate(checker)
         parts: list[str] = []
-        if self.planner == "prefetch":
+        action = cart_action(masked) if self.planner == "prefetch" else None
+        if action is not None:  # a cart request: carried out and answered by code, not the model
+            reply = yield from self._cart_request(action, turn, answer)
+            for piece in gate.feed(reply + "\n"):
+                yield from self._say(piece, parts, answer, started)
+        elif self.planner == "prefetch":
             yield from self._prefetch(messages, turn, answer)
-        for _ in range(self.max_steps if self.planner == "model" else 1):
-            step = yield from self._step(messages, gate, parts, answer, started)
-            if not step:
-                break
-            yield from self._run_tools(step, messages, turn, answer)
+            yield from self._step(messages, gate, parts, answer, started)
+        else:
+            for _ in range(self.max_steps):
+                step = yield from self._step(messages, gate, parts, answer, started)
+                if not step:
+                    break
+                yield from self._run_tools(step, messages, turn, answer)
         for piece in gate.flush():
             yield from self._say(piece, parts, answer, started)
         text = "".join(parts).strip()
@@ -272,6 +285,25 @@ class Assistant:
             results.append({"tool": name, "result": result})
         data = "Store data for this question (tool results, JSON):\n" + json.dumps(results)
         messages[-1]["content"].append({"text": data})
+        yield from self._cards(turn)
+
+    def _cart_request(self, action: str, turn: Turn, answer: ShopAnswer):
+        """The prefetch planner's cart path: the request read by code, the tools run, the reply written."""
+        plan = CartPlanner(self.tools, turn).plan(action)
+        results = []
+        for name, arguments in plan.calls:
+            result = self.tools.run(name, arguments, turn)
+            answer.tool_calls.append({"name": name, "input": arguments, "result": result})
+            yield {"type": "tool", "name": name, "input": arguments, "result": result}
+            results.append((name, result))
+        cart = self.tools.sessions.view(turn.session_id, self.tools.catalog)
+        collect_numbers(cart, turn.numbers)  # the reply quotes the cart's prices and totals
+        in_cart = [line["id"] for line in cart["lines"]]
+        turn.products.extend(i for i in in_cart if i not in turn.products and not plan.questions)
+        yield from self._cards(turn)
+        return cart_reply(self.tools, plan, results, cart)
+
+    def _cards(self, turn: Turn) -> Iterator[dict[str, Any]]:
         cards = [
             self.tools.catalog.products[i].card()
             for i in turn.products[:6]
@@ -290,13 +322,7 @@ class Assistant:
             yield {"type": "tool", "name": call["name"], "input": call["input"], "result": result}
             results.append(_tool_result(call["toolUseId"], result))
         messages.append({"role": "user", "content": results})
-        cards = [
-            self.tools.catalog.products[i].card()
-            for i in turn.products[:6]
-            if i in self.tools.catalog.products
-        ]
-        if cards:
-            yield {"type": "products", "cards": cards}
+        yield from self._cards(turn)
 
     def _citations(self, turn: Turn, text: str) -> dict[str, list[str]]:
         lowered = text.lower()

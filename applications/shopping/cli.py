@@ -8,6 +8,7 @@ an API key (``--api-key`` / ``$STRATA_SHOP_API_KEY``) or an access key pair, onl
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -201,12 +202,24 @@ def _serve_page(settings: ShopSettings, port: int, host: str = "127.0.0.1") -> N
     from applications.shopping.web import create_web_app
 
     shop = _open(settings)
+    # bound and listening before the URL is printed: whoever opens it at once is queued, not refused
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        shop.close()
+        sock.close()
+        raise StrataError(f"cannot serve the page on {host}:{port}: {exc.strerror}") from None
     page = f"http://{host}:{port}/"
     typer.echo(f"Shopping assistant on {page}  ({shop.state.products} products, gateway {settings.url})")
     typer.echo("Ctrl-C to stop.")
     try:
-        uvicorn.run(create_web_app(shop), host=host, port=port, log_level="warning")
+        config = uvicorn.Config(create_web_app(shop), log_level="warning")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        sock.close()
         shop.close()
 
 

@@ -40,6 +40,7 @@ STOP_WORDS = (
     "that me my i you your do does can what which how much many about any some one best good"
 )
 STOP = frozenset(re.findall(r"\S+", STOP_WORDS))
+NAME_SPLIT = re.compile(r"(?i),|;|&|\band\b|\bor\b|\bplus\b|\bvs\b\.?|\bversus\b")
 Retriever = Callable[[str, int], list[str]]  # (query, k) -> product ids, best first
 
 
@@ -123,7 +124,7 @@ class Turn:
     trusted: list[str] = field(default_factory=list)  # observations minus catalog free text
 
 
-def _numbers(value: Any, into: set[float]) -> None:
+def collect_numbers(value: Any, into: set[float]) -> None:
     if isinstance(value, bool):
         return
     if isinstance(value, (int, float)):
@@ -131,10 +132,10 @@ def _numbers(value: Any, into: set[float]) -> None:
     elif isinstance(value, dict):
         for k, v in value.items():
             if k != "untrusted_catalog_text":  # "$0" in a review is not a price the answer may quote
-                _numbers(v, into)
+                collect_numbers(v, into)
     elif isinstance(value, list):
         for v in value:
-            _numbers(v, into)
+            collect_numbers(v, into)
     elif isinstance(value, str):
         for match in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", value):
             into.add(round(float(match.replace(",", "")), 2))
@@ -196,7 +197,7 @@ class ShopTools:
             return {"error": f"bad arguments for {name}: {exc}".replace("_tool_", "")}
         except CartError as exc:
             return {"error": str(exc)}
-        _numbers(result, turn.numbers)
+        collect_numbers(result, turn.numbers)
         turn.trusted.append(json.dumps({k: v for k, v in result.items() if k != "untrusted_catalog_text"}))
         return result
 
@@ -330,11 +331,20 @@ class ShopTools:
         return bool({w for w in distinctive if not w.isdigit() and len(w) > 2} & said)
 
     def named_products(self, text: str) -> list[str]:
-        """Products the text names by id or by a distinctive word of their name."""
-        lowered = text.lower()
+        """Products the text names by id or by a distinctive word of their name.
+
+        Each part of the text ("the Beam 400 and the Nightline 600", "X, Y or Z") names its own
+        products; within a part, "Beam 900" names both Beam lamps by "beam", so only those matching
+        most words of their name are kept.
+        """
+        found: list[str] = []
+        for part in NAME_SPLIT.split(text.lower()):
+            found += [pid for pid in self._named_in(part) if pid not in found]
+        return found
+
+    def _named_in(self, lowered: str) -> list[str]:
         said = words(lowered) | {w.rstrip("s") for w in words(lowered)}
         named = [p for p in self.catalog.products.values() if self._named(p, lowered, said)]
-        # "Beam 900" names both Beam lamps by "beam": keep those matching most words of their name
         by_id = [p.id for p in named if re.search(rf"\b{re.escape(p.id.lower())}\b", lowered)]
         overlap = {p.id: len(words(p.name) & said) for p in named if p.id not in by_id}
         best = max(overlap.values(), default=0)
@@ -394,7 +404,10 @@ class ShopTools:
         cart = self.sessions.remove(
             turn.session_id, self.catalog, product.id if product else str(product_id), qty
         )
-        return {"removed": {"id": product.id if product else str(product_id)}, "cart": cart}
+        removed: dict[str, Any] = {"id": product.id if product else str(product_id)}
+        if qty is not None:
+            removed["quantity"] = qty
+        return {"removed": removed, "cart": cart}
 
     def _tool_view_cart(self, turn: Turn) -> dict[str, Any]:
         return {"cart": self.sessions.view(turn.session_id, self.catalog)}
