@@ -9,6 +9,7 @@ user's folder is written only then.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ SYSTEM = (
 )
 OUTPUT_TAIL = 3000
 CONTEXT_CHARS = 24000
+MIN_CONTEXT_CHARS = 1500
 GOAL_NOT_MET = "The tests pass, but no new test was added. Add tests as asked."
 Goal = Callable[[SandboxRun, SandboxRun], bool]
 
@@ -37,16 +39,23 @@ class LoopSettings:
     temperature: float = 0.0
 
 
-def workspace_context(ws: Workspace, budget: int = CONTEXT_CHARS) -> str:
-    """The workspace's Python files, each under its path, until the budget runs out."""
-    parts, used = [], 0
-    for rel in ws.files(".py"):
-        body = ws.read(rel)
-        if used + len(body) > budget:
-            parts.append(f"({rel} and later files left out: the context budget ran out)")
-            break
-        parts.append(f"{rel}\n```python\n{body}```")
-        used += len(body)
+def workspace_context(ws: Workspace, budget: int = CONTEXT_CHARS, mentioned: str = "") -> str:
+    """The workspace's Python files, each under its path, as many as the budget holds.
+
+    Files named in ``mentioned`` (the failing run's traceback) come first, then the smaller ones:
+    with a small window the code the failure points at is what the model must see.
+    """
+    bodies = {rel: ws.read(rel) for rel in ws.files(".py")}
+    order = sorted(bodies, key=lambda rel: (rel not in mentioned, len(bodies[rel]), rel))
+    parts, left_out, used = [], [], 0
+    for rel in order:
+        if used + len(bodies[rel]) > budget:
+            left_out.append(rel)
+            continue
+        parts.append(f"{rel}\n```python\n{bodies[rel]}```")
+        used += len(bodies[rel])
+    if left_out:
+        parts.append(f"(left out, the context budget ran out: {', '.join(sorted(left_out))})")
     return "\n\n".join(parts)
 
 
@@ -78,7 +87,6 @@ class EditTestLoop:
                 "pending",
             )
         )
-        messages.append(answer.message)
         return answer.text
 
     def run(
@@ -115,36 +123,76 @@ class EditTestLoop:
             report.status, report.message = "already_passing", "the tests already pass: nothing to fix"
             return report
         done = goal or (lambda _first, run: run.passed)
-        prompt = (
-            f"Task: {instruction}\n\nWorkspace files:\n\n{workspace_context(ws)}\n\n"
-            f"Test run ({first.outcome}):\n{first.output[-OUTPUT_TAIL:]}"
-        )
-        messages: list[dict] = [{"role": "user", "content": [{"text": prompt}]}]
-        for attempt in range(1, self.settings.max_attempts + 1):
-            reply = self._ask(messages, attempt, report)
-            if reply is None:
-                break
-            feedback = self._try_patch(ws, reply, report)
-            if feedback is None and done(first, report.runs[-1]):
-                break
-            messages.append({"role": "user", "content": [{"text": feedback or unmet}]})
+        self._attempts(ws, instruction, report, first, lambda run: done(first, run), unmet)
         success, failure = names
         report.status = verified_status(report, success, failure)
         patched = len(report.runs) - start >= 2  # at least one patch was applied and tested
         if report.status == success and (not patched or not done(first, report.runs[-1])):
             report.status = failure
         report.files_changed = ws.diff()
+        calls = len(report.model_calls)
         if report.status == success:
             report.written = ws.write_back() if write else []
-            report.message = f"the tests pass after {len(report.model_calls)} model call(s)"
+            report.message = f"the tests pass after {calls} model call(s)"
+        elif report.runs[-1].passed and patched:
+            report.message = (
+                f"the tests pass, but the goal was not met after {calls} model call(s); nothing was written"
+            )
         else:
             report.message = (
-                f"the tests still do not pass after {len(report.model_calls)} model call(s); "
-                "the workspace was not changed"
+                f"the tests still do not pass after {calls} model call(s); the workspace was not changed"
             )
         return report
 
-    def _try_patch(self, ws: Workspace, reply: str, report: CodeReport) -> str | None:
+    def _attempts(
+        self, ws: Workspace, instruction: str, report: CodeReport, first: SandboxRun,
+        done: Callable[[SandboxRun], bool], unmet: str,
+    ) -> None:  # fmt: skip
+        """Ask, patch, test until done or out of attempts.
+
+        Each request is the task with the workspace as it is now (earlier patches applied), then
+        the last reply and what came of it — not the whole history, so the prompt stays the same
+        size from attempt to attempt (a small local model serves 2,048 tokens a request). A prompt
+        over the model's context window is cut in half and tried again, as an attempt.
+        """
+        budget, previous = CONTEXT_CHARS, []
+        for attempt in range(1, self.settings.max_attempts + 1):
+            tail = budget // 8  # of the test output: 3,000 characters at the full budget
+            prompt = (
+                f"Task: {instruction}\n\nWorkspace files (as they are now):\n\n"
+                f"{workspace_context(ws, budget, first.output)}\n\n"
+                f"Test run before any change ({first.outcome}):\n{first.output[-tail:]}"
+            )
+            messages = [{"role": "user", "content": [{"text": prompt}]}, *previous]
+            reply = self._ask(messages, attempt, report)
+            if reply is None:
+                if not _over_context(report) or budget <= MIN_CONTEXT_CHARS:
+                    return
+                budget = max(MIN_CONTEXT_CHARS, self._smaller(budget, report.notes[-1]))
+                report.notes.append(
+                    f"the prompt was over the model's context window: cut to {budget} characters"
+                )
+                continue
+            feedback = self._try_patch(ws, reply, report, tail)
+            if feedback is None and done(report.runs[-1]):
+                return
+            previous = [
+                {"role": "assistant", "content": [{"text": reply}]},
+                {"role": "user", "content": [{"text": feedback or unmet}]},
+            ]
+
+    def _smaller(self, budget: int, error: str) -> int:
+        """The next context budget: scaled to fit when the error says the sizes, else halved."""
+        sizes = _SIZES.search(error)  # llama.cpp's message, as the local provider passes it on
+        if sizes is None:
+            return budget // 2
+        requested, window = int(sizes.group(1)), int(sizes.group(2))
+        room = window - self.settings.max_tokens  # the reply needs its share of the window
+        return int(budget * 0.8 * max(room, window // 4) / requested)
+
+    def _try_patch(
+        self, ws: Workspace, reply: str, report: CodeReport, tail: int = OUTPUT_TAIL
+    ) -> str | None:
         """Apply and test one reply; the feedback for the next attempt, or None when it passed."""
         call = report.model_calls[-1]
         try:
@@ -160,4 +208,13 @@ class EditTestLoop:
         report.runs.append(run)
         if run.passed:
             return None
-        return f"After your patch the tests are {run.outcome}:\n{run.output[-OUTPUT_TAIL:]}\nFix it."
+        return f"After your patch the tests are {run.outcome}:\n{run.output[-tail:]}\nFix it."
+
+
+_SIZES = re.compile(r"\((\d+) tokens\) exceeds the available context size \((\d+) tokens\)")
+
+
+def _over_context(report: CodeReport) -> bool:
+    """Whether the last model call failed for a prompt longer than the model's context window."""
+    last = report.notes[-1].lower() if report.notes else ""
+    return last.startswith("the model call failed") and "context" in last

@@ -16,6 +16,7 @@ from applications.coding.patches import PatchError, apply_patch
 from applications.coding.report import CodeReport
 from applications.coding.sandbox import Sandbox, SandboxLimits
 from applications.coding.workspace import OutsideWorkspace, Workspace
+from model_layer.errors import ValidationException
 from model_layer.sdk import StrataClient
 from tests.applications.coding.code_harness import MODEL, live_gateway
 from tests.model_layer.agents.scripted import text
@@ -122,3 +123,48 @@ def test_patches_apply_all_or_nothing(project):
         assert apply_patch(ws, patch("calc.py", "    return a - b   \n", "    return a + b\n")) == ["calc.py"]
         assert apply_patch(ws, "`util.py`\n<<<<<<< SEARCH\n=======\nZ = 3\n>>>>>>> REPLACE") == ["util.py"]
         assert ws.changed() == ["calc.py", "util.py"]
+
+
+def context_limited(window_chars: int):
+    """A model with a small context window, as the embedded SmolLM2 (2,048 tokens a request) is:
+    a prompt over it is rejected the way llama.cpp's rejection reaches the gateway (a 400)."""
+
+    def policy(request):
+        size = sum(len(b.get("text", "")) for m in request.messages for b in m["content"])
+        if size > window_chars:
+            raise ValidationException(
+                f"the model rejected the request: request ({size // 3} tokens) exceeds the available "
+                f"context size ({window_chars // 3} tokens), try increasing it"
+            )
+        return text(answers.pop(0))
+
+    answers: list[str] = []
+    return policy, answers
+
+
+@needs_bwrap
+def test_the_prompt_shrinks_to_the_window_and_stays_the_same_size(gateway, project):
+    # Code unrelated to the bug makes the first prompt too big for a 2,048-token model.
+    (project / "big.py").write_text(
+        "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
+    )
+    policy, answers = context_limited(window_chars=9000)
+    swapped = patch("calc.py", "    return a - b\n", "    return b - a\n")  # parses, still fails
+    answers += [swapped, BROKEN, patch("calc.py", "    return b - a\n", "    return a + b\n")]
+    gateway.model.queue.clear()
+    gateway.model.policy = policy
+    try:
+        report = fix(gateway, project, attempts=4)
+    finally:
+        gateway.model.policy = None
+    assert report.notes[0].startswith("the model call failed") and "context size" in report.notes[0]
+    assert report.notes[1].startswith("the prompt was over the model's context window: cut to")
+    assert report.status == "fixed" and len(report.model_calls) == 3  # one attempt went on the cut
+    sizes = [
+        sum(len(b.get("text", "")) for m in r.messages for b in m["content"])
+        for r in gateway.model.requests[-3:]
+    ]
+    # The last reply and its outcome, not the whole history: the prompt does not grow per attempt.
+    assert max(sizes) <= 9000 and max(sizes) - min(sizes) < 3500
+    assert "return b - a" in str(gateway.model.requests[-2].messages[1:])  # the reply, shown back once
+    assert "return b - a" not in str(gateway.model.requests[-1].messages[1:])
