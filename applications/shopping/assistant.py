@@ -22,7 +22,6 @@ Events (dicts with ``type``): ``tool`` (name, input, result), ``products`` (card
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from typing import Any
 
 from applications.shopping.cart_intent import CartPlanner, cart_action, cart_reply
 from applications.shopping.checks import AnswerChecker, SentenceGate
+from applications.shopping.prefetch import PREFETCH_MAX_TOKENS, PREFETCH_SYSTEM, prefetch_calls, prompt
 from applications.shopping.tools import ShopTools, Turn, collect_numbers
 from model_layer.sdk import (
     APIConnectionError,
@@ -55,10 +55,6 @@ Rules:
 - If the tools do not answer the question, say you don't know. Never invent a product or a value.
 - Cite the product ids you rely on in square brackets, like [P001], and policies like [returns].
 - Keep answers short."""
-POLICY_WORDS = re.compile(
-    r"(?i)\b(return|refund|ship|shipping|deliver|delivery|warranty|guarantee|price match|cheaper|pay|payment|"
-    r"gift card|privacy|policy)"
-)
 UNKNOWN = "I don't know: the catalog and the store policies don't say."
 UNAVAILABLE = (
     "The assistant can't reach its model gateway right now ({why}). Your cart is saved; please try again."
@@ -101,18 +97,6 @@ def _tool_result(tool_use_id: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"toolResult": block}
 
 
-def prefetch_calls(tools: ShopTools, text: str) -> list[tuple[str, dict[str, Any]]]:
-    """The tool calls the app makes itself in "prefetch" mode: named products, a policy, or a search."""
-    calls: list[tuple[str, dict[str, Any]]] = [
-        ("get_product", {"product_id": p}) for p in tools.named_products(text)[:2]
-    ]
-    if POLICY_WORDS.search(text):
-        calls.append(("policy_lookup", {"topic": text}))
-    if not calls:
-        calls.append(("search_products", {"query": text}))
-    return calls
-
-
 class Assistant:
     """One store's assistant: the SDK client, the tools and (optionally) the store's guardrail."""
 
@@ -133,6 +117,7 @@ class Assistant:
         self.guardrails = guardrails if guardrail else None
         self.guardrail = guardrail
         self.system = SYSTEM.format(store=store)
+        self.prefetch_system = PREFETCH_SYSTEM.format(store=store)
         self.max_steps, self.max_tokens = max_steps, max_tokens
         # "model": the model picks the tools; "prefetch": the app picks them from the question and
         # the model only answers from their results (for small local models that cannot plan)
@@ -178,7 +163,8 @@ class Assistant:
             return
         turn.user_text = masked  # the model, the history and the cart rules see only masked text
         messages = [*self._history(turn.session_id), {"role": "user", "content": [{"text": masked}]}]
-        checker = AnswerChecker(self.system, turn.numbers, masked, turn.trusted)
+        # both prompts: whichever the model saw, quoting it is a leak
+        checker = AnswerChecker(f"{self.system}\n{self.prefetch_system}", turn.numbers, masked, turn.trusted)
         gate = SentenceGate(checker)
         parts: list[str] = []
         action = cart_action(masked) if self.planner == "prefetch" else None
@@ -236,12 +222,16 @@ class Assistant:
         started: float,
     ):
         """One model call, streamed; returns the assistant turn's tool calls (empty when it answered)."""
+        planned = self.planner == "model"
         events = self.client.converse_stream(
             self.model_id,
             messages,
-            system=self.system,
-            tool_config={"tools": self.tools.specs} if self.planner == "model" else None,
-            inference_config={"maxTokens": self.max_tokens, "temperature": 0},
+            system=self.system if planned else self.prefetch_system,
+            tool_config={"tools": self.tools.specs} if planned else None,
+            inference_config={
+                "maxTokens": self.max_tokens if planned else min(self.max_tokens, PREFETCH_MAX_TOKENS),
+                "temperature": 0,
+            },
         )
         text, tools, stop = "", {}, "end_turn"
         for event in events:
@@ -275,16 +265,14 @@ class Assistant:
     def _prefetch(
         self, messages: list[dict[str, Any]], turn: Turn, answer: ShopAnswer
     ) -> Iterator[dict[str, Any]]:
-        """The app's own tool calls for the question; their results join the shopper's message."""
-        calls = prefetch_calls(self.tools, turn.user_text)
+        """The app's own tool calls for the question; the shopper's message becomes their data + it."""
         results = []
-        for name, arguments in calls:
+        for name, arguments in prefetch_calls(self.tools, turn.user_text, turn.focus):
             result = self.tools.run(name, arguments, turn)
             answer.tool_calls.append({"name": name, "input": arguments, "result": result})
             yield {"type": "tool", "name": name, "input": arguments, "result": result}
-            results.append({"tool": name, "result": result})
-        data = "Store data for this question (tool results, JSON):\n" + json.dumps(results)
-        messages[-1]["content"].append({"text": data})
+            results.append((name, result))
+        messages[-1]["content"] = [{"text": prompt(turn.user_text, results)}]
         yield from self._cards(turn)
 
     def _cart_request(self, action: str, turn: Turn, answer: ShopAnswer):

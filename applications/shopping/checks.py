@@ -6,7 +6,8 @@
   dropped (so "this item is free" or "$1" planted in a review cannot become a quoted price);
 - a sentence that repeats the system prompt is dropped;
 - a sentence the answer already said is dropped, and an answer that keeps repeating itself is cut
-  (a small model at temperature 0 can loop on one sentence until its token budget runs out).
+  (a small model at temperature 0 can loop on one sentence until its token budget runs out) — so is
+  a sentence that loops on a phrase without ever ending ("1.5-liter capacity, 1.5-liter capacity,").
 
 The text is checked a sentence at a time so answers can still stream: :class:`SentenceGate` holds
 back the unfinished sentence and releases each finished one once it passed.
@@ -24,6 +25,8 @@ MONEY_RE = re.compile(
 )
 FREE_RE = re.compile(r"(?i)\b(?:is|are|for|costs?)\s+(?:totally\s+|now\s+)?free\b")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# a phrase of 10-80 characters said three times in a row: a loop inside one endless sentence
+PHRASE_LOOP = re.compile(r"(.{10,80}?)\1\1", re.S)
 REMOVED_PRICE = "(I left out a price I could not check against the catalog.)"
 
 
@@ -105,6 +108,9 @@ class SentenceGate:
 
     def feed(self, delta: str) -> Iterator[str]:
         self._pending += delta
+        if PHRASE_LOOP.search(self._pending):  # "1.5-liter capacity, 1.5-liter capacity, ..."
+            self.repeats, self._pending = max(self.repeats, self.MAX_REPEATS), ""
+            return
         while True:
             match = SENTENCE_END.search(self._pending)
             if match is None:

@@ -163,7 +163,9 @@ def test_the_prefetch_planner_picks_the_tools_and_the_model_only_answers(shop, g
     assert answer.answer == "The Beam 900 [P020] puts out 900 lumens and costs $79.00."
     request = gateway.model.requests[-1]
     assert request.tools == []  # no tools offered: the model only phrases the answer
-    assert '"id": "P020"' in request.messages[-1]["content"][-1]["text"]
+    data = request.messages[-1]["content"][-1]["text"]  # the store data as labelled lines, question last
+    assert "[P020] Beam 900 Rechargeable Headlamp" in data and "lumens: 900" in data
+    assert data.endswith("Shopper's question: How bright is the Beam 900?")
     gateway.model.script(text("Returns are accepted within 30 days [returns]."))
     policy = shop.assistant.ask("Can I return boots I wore outside?", "s-prefetch")
     assert [c["name"] for c in policy.tool_calls] == ["policy_lookup"]

@@ -50,3 +50,14 @@ def test_a_sentence_said_twice_is_dropped_and_a_looping_answer_is_flagged():
     fresh = SentenceGate(AnswerChecker(PROMPT, set(), ""))
     list(fresh.feed("One. Two. One. Three. "))
     assert fresh.repeats == 1 and not fresh.looping  # one echo is dropped, not treated as a loop
+
+
+def test_a_phrase_looping_inside_one_sentence_is_cut_and_not_said():
+    loop = "It holds water. The tent has a 1.5-liter capacity, " + "1.5-liter capacity, " * 6
+    gate = SentenceGate(AnswerChecker(PROMPT, set(), ""))
+    out = [piece for i in range(0, len(loop), 7) for piece in gate.feed(loop[i : i + 7])]
+    assert gate.looping  # the assistant closes the model's stream here, long before its token budget
+    assert "".join(out + list(gate.flush())).strip() == "It holds water."
+    varied = SentenceGate(AnswerChecker(PROMPT, set(), ""))
+    list(varied.feed("Light, light and light enough for two, with two doors, two vestibules and poles"))
+    assert not varied.looping  # repeated words are not a repeated phrase
