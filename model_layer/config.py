@@ -98,6 +98,10 @@ class StateConfig(_Strict):
 
     url: str | None = None  # sqlite:///path or postgresql://user:pass@host/db; None = $STRATA_HOME/strata.db
     poll_interval_s: float = Field(1.0, gt=0, le=60)  # how often a replica checks for changes by others
+    # When a call's response may go out: once its usage is in the local journal ("journal", the
+    # default with SQLite) or once it is committed to the database ("commit", the default with
+    # PostgreSQL, whose replicas may lose their local disk with them). See model_layer/state/journal.py.
+    usage_ack: Literal["journal", "commit"] | None = None
 
 
 class StrataConfig(_Strict):

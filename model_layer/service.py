@@ -97,6 +97,9 @@ class Meter(Protocol):
         bodies: InvocationBodies | None = None,
     ) -> None: ...
 
+    async def flushed(self) -> None:
+        """Return once every call recorded so far is readable from the state store."""
+
 
 class NoLimits:
     async def admit(self, tenant: Tenant, model_id: str, worst_case_tokens: int) -> None:
@@ -110,6 +113,9 @@ class NoMeter:
     wants_bodies = False
 
     async def record(self, **_: object) -> None:
+        return None
+
+    async def flushed(self) -> None:
         return None
 
 

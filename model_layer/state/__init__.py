@@ -4,13 +4,15 @@
 ``strata.toml`` (default: ``$STRATA_HOME/strata.db``), migrates it (Alembic) and returns a
 :class:`State`. Several gateway replicas pointed at one PostgreSQL share everything here; what a
 replica keeps in memory (:mod:`~model_layer.state.cache`) is a cache with invalidation, and usage
-is committed before a response completes (:mod:`~model_layer.state.writer`).
+is durable before a response completes (:mod:`~model_layer.state.writer`): committed, or in the
+local usage journal (:mod:`~model_layer.state.journal`; ``[state] usage_ack``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,6 +58,7 @@ __all__ = [
 
 DB_FILE_NAME = "strata.db"
 SPOOL_FILE_NAME = "usage-spool.jsonl"
+JOURNAL_DIR_NAME = "usage-journal"
 
 
 @dataclass
@@ -64,6 +67,7 @@ class State:
     tenants: TenantStore = field(init=False)
     usage: UsageStore = field(init=False)
     spool: Path | None = None  # where usage goes when the database is down (see writer.py)
+    journal_dir: Path | None = None  # the local usage journal; None = a response waits for its commit
 
     def __post_init__(self) -> None:
         self.tenants = TenantStore(self.db)
@@ -80,6 +84,7 @@ class StateSettings(BaseSettings):
 
     url: str | None = None
     poll_interval_s: float | None = None
+    usage_ack: Literal["journal", "commit"] | None = None
 
 
 def state_config(settings: GatewaySettings) -> StateConfig:
@@ -89,9 +94,12 @@ def state_config(settings: GatewaySettings) -> StateConfig:
     home = settings.state_dir()
     configured = load_config(settings.config_file, home=home).state
     env = StateSettings()
+    url = env.url or configured.url or sqlite_url(home / DB_FILE_NAME)
+    default_ack = "journal" if url.startswith("sqlite") else "commit"  # see model_layer/state/journal.py
     return StateConfig(
-        url=env.url or configured.url or sqlite_url(home / DB_FILE_NAME),
+        url=url,
         poll_interval_s=env.poll_interval_s or configured.poll_interval_s,
+        usage_ack=env.usage_ack or configured.usage_ack or default_ack,
     )
 
 
@@ -101,10 +109,11 @@ def state_url(settings: GatewaySettings) -> str:
 
 def open_state(settings: GatewaySettings) -> State:
     """Open (create, migrate) the state the settings name; import a pre-0.2 ``keys.db``/``usage.db`` once."""
-    url = state_url(settings)
-    db = open_database(url)
+    config = state_config(settings)
+    db = open_database(config.url or "")
     home = settings.state_dir()
-    state = State(db, spool=home / SPOOL_FILE_NAME)
+    journal = home / JOURNAL_DIR_NAME if config.usage_ack == "journal" else None
+    state = State(db, spool=home / SPOOL_FILE_NAME, journal_dir=journal)
     if not db.read_only:
         import_legacy_files(state, home)
     return state

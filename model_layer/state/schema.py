@@ -13,6 +13,8 @@ migrations never conflict; :func:`~model_layer.state.database.migrate` upgrades 
 - ``usage``: one row per model call (tokens, cost, latency, outcome);
 - ``spend``: running cost per tenant and period (day, month), kept with each usage row so
   budgets are checked without summing ``usage``;
+- ``usage_journal``: per local usage-journal segment, the highest entry committed to ``usage``
+  (written in the same transaction), so a replay after ``kill -9`` never counts a call twice;
 - ``state_revision``: a counter every change to tenants or keys bumps; replicas poll it to drop
   their caches.
 """
@@ -97,6 +99,13 @@ spend = Table(
     Column("tenant_id", String(64), primary_key=True),
     Column("period", String(16), primary_key=True),  # "d:2026-12-02" or "m:2026-12" (UTC)
     Column("cost_usd", Float, nullable=False),
+)
+
+usage_journal = Table(
+    "usage_journal",
+    metadata,
+    Column("journal_id", String(96), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
 )
 
 state_revision = Table(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import case, func, select
 
 from model_layer.state.database import Database
+from model_layer.state.journal import Mark
 from model_layer.state.records import Spend, UsageRecord, UsageSummary
 from model_layer.state.schema import spend, usage
 
@@ -28,15 +31,27 @@ class UsageStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def add_many(self, records: Sequence[UsageRecord]) -> None:
+    def add_many(self, records: Sequence[UsageRecord], marks: Sequence[Mark | None] = ()) -> None:
+        """Insert ``records``; with ``marks`` (their places in usage journals, see journal.py), skip
+        those a journal's progress row says are in already and advance it, in the same transaction."""
         if not records:
             return
-        insert_usage, add_spend = _SQL[self.db.dialect]
-        spend_rows = _spend_rows(records)
+        sql = _SQL[self.db.dialect]
         with self.db.raw_write() as cursor:
-            cursor.executemany(insert_usage, [r.__dict__ for r in records])
+            if any(marks):
+                records = _unseen(cursor, sql, records, marks)
+            if records:
+                cursor.executemany(sql.insert_usage, [r.__dict__ for r in records])
+            spend_rows = _spend_rows(records)
             if spend_rows:
-                cursor.executemany(add_spend, spend_rows)
+                cursor.executemany(sql.add_spend, spend_rows)
+
+    def forget_journals(self, journal_ids: Sequence[str]) -> None:
+        """Drop the progress rows of journal segments that no longer exist (nothing to replay)."""
+        if journal_ids:
+            sql = _SQL[self.db.dialect]
+            with self.db.raw_write() as cursor:
+                cursor.executemany(sql.forget_journal, [{"journal_id": j} for j in journal_ids])
 
     def add(self, record: UsageRecord) -> None:
         self.add_many([record])
@@ -114,8 +129,18 @@ class UsageStore:
 _USAGE_COLUMNS = [c.name for c in usage.columns if c.name != "id"]
 
 
-def _sql(dialect: str) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Statements:
+    insert_usage: str
+    add_spend: str
+    journal_seq: str
+    set_journal_seq: str
+    forget_journal: str
+
+
+def _sql(dialect: str) -> _Statements:
     mark = (lambda name: f"%({name})s") if dialect == "postgresql" else (lambda name: f":{name}")
+    greatest = "GREATEST" if dialect == "postgresql" else "MAX"  # SQLite's two-argument max()
     insert_usage = (
         f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) "
         f"VALUES ({', '.join(mark(c) for c in _USAGE_COLUMNS)})"
@@ -125,7 +150,33 @@ def _sql(dialect: str) -> tuple[str, str]:
         f"VALUES ({mark('tenant_id')}, {mark('period')}, {mark('cost_usd')}) "
         "ON CONFLICT (tenant_id, period) DO UPDATE SET cost_usd = spend.cost_usd + excluded.cost_usd"
     )
-    return insert_usage, add_spend
+    return _Statements(
+        insert_usage,
+        add_spend,
+        journal_seq=f"SELECT seq FROM usage_journal WHERE journal_id = {mark('journal_id')}",
+        set_journal_seq=(
+            f"INSERT INTO usage_journal (journal_id, seq) VALUES ({mark('journal_id')}, {mark('seq')}) "
+            f"ON CONFLICT (journal_id) DO UPDATE SET seq = {greatest}(usage_journal.seq, excluded.seq)"
+        ),
+        forget_journal=f"DELETE FROM usage_journal WHERE journal_id = {mark('journal_id')}",
+    )
+
+
+def _unseen(
+    cursor: Any, sql: _Statements, records: Sequence[UsageRecord], marks: Sequence[Mark | None]
+) -> list[UsageRecord]:
+    """The records a journal replay has not committed before; advances each journal's progress."""
+    highest: dict[str, int] = {}
+    for mark in marks:
+        if mark is not None:
+            highest[mark.journal_id] = max(highest.get(mark.journal_id, 0), mark.seq)
+    done: dict[str, int] = {}
+    for journal_id in highest:
+        cursor.execute(sql.journal_seq, {"journal_id": journal_id})
+        row = cursor.fetchone()
+        done[journal_id] = int(row[0]) if row else 0
+    cursor.executemany(sql.set_journal_seq, [{"journal_id": j, "seq": seq} for j, seq in highest.items()])
+    return [r for r, m in zip(records, marks, strict=True) if m is None or m.seq > done[m.journal_id]]
 
 
 _SQL = {dialect: _sql(dialect) for dialect in ("sqlite", "postgresql")}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from model_layer.config import StrataConfig, load_config
 from model_layer.settings import GatewaySettings
 from model_layer.state import State
+from model_layer.state.journal import UsageJournal
 from model_layer.state.writer import UsageWriter
 from model_layer.tenancy.buckets import BucketStore, InProcessBuckets, Limits
 from model_layer.tenancy.budgets import BudgetGuard
@@ -103,5 +104,8 @@ def build_meter(
             region=settings.region,
             include_bodies=settings.invocation_log_bodies,
         )
-    writer = UsageWriter(state.usage.add_many, state.spool)
+    journal = UsageJournal(state.journal_dir) if state.journal_dir is not None else None
+    writer = UsageWriter(
+        state.usage.add_many, state.spool, journal=journal, forget=state.usage.forget_journals
+    )
     return UsageMeter(writer, metrics, log, budgets)

@@ -1,10 +1,10 @@
-"""Metering: one usage record per model call, committed before the call's response completes.
+"""Metering: one usage record per model call, durable before the call's response completes.
 
 :class:`UsageMeter` implements the service's ``Meter``: it turns a finished call (however it
 ended: ``complete``, ``error`` or ``client_disconnected``, with the tokens used so far) into a
 :class:`~model_layer.state.UsageRecord`, hands it to the state store's group-commit writer and
-awaits the commit (so ``kill -9`` loses no acknowledged usage), feeds budgets and Prometheus,
-and appends to the optional JSONL invocation log. Cost uses the model's list prices
+awaits its commit or its journal append (so ``kill -9`` loses no acknowledged usage), feeds
+budgets and Prometheus, and appends to the optional JSONL invocation log. Cost uses the model's list prices
 (``ModelInfo.input_price_per_1k`` / ``output_price_per_1k``); prompt-cache reads and writes are
 charged at the input price because ``ModelInfo`` carries no separate cache prices. Metering never
 fails a call: it runs when the call ends, where an exception would replace the caller's answer
@@ -168,6 +168,10 @@ class UsageMeter:
                 cost_usd=cost,
                 error_code=error_code,
             )
+
+    async def flushed(self) -> None:
+        """Every call metered so far is committed (read-your-writes for the usage API)."""
+        await self.writer.flushed()
 
     async def aclose(self) -> None:
         await self.writer.aclose()

@@ -54,7 +54,11 @@ class Gateway:
 
     @property
     def usage(self):
-        """The usage records (``summarize``, ``records``) in this gateway's state."""
+        """The usage records (``summarize``, ``records``) in this gateway's state, once every call
+        metered so far is committed (with the usage journal, a commit follows its response)."""
+        writer = getattr(self.parts.service.meter, "writer", None)
+        if writer is not None:
+            assert writer.wait_committed(10), "usage records not committed within 10 s"
         return self.parts.keystore.state.usage
 
 

@@ -53,9 +53,18 @@ class G2Gateway:
     settings: GatewaySettings
     keystore: KeyStore
     metrics: GatewayMetrics
-    usage: UsageStore
+    usage_store: UsageStore
     limiter: RateLimiter
     gateway: Gateway
+
+    @property
+    def usage(self) -> UsageStore:
+        """The usage store, once every call metered so far is committed (with the usage journal,
+        the commit follows the response)."""
+        writer = getattr(self.gateway.service.meter, "writer", None)
+        if writer is not None:
+            assert writer.wait_committed(10), "usage records not committed within 10 s"
+        return self.usage_store
 
     def issue(self, tenant_id: str, **limits: Any) -> IssuedKeys:
         return self.keystore.create_keys(tenant_id, **limits)

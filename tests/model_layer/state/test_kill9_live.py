@@ -6,11 +6,16 @@ SDK read to its end) must have its usage row afterwards, found by the request id
 returned; so must every stream cut off after its last event (``metadata`` / the usage chunk: the
 whole answer and its token counts), which goes out only once its usage is durable. The killed
 replica then restarts on the same state: it starts cleanly (the schema already at head, nothing
-left spooled) and serves again.
+left spooled, its usage journal replayed once) and serves again.
+
+With SQLite a response waits for the usage journal's append, not the commit (journal.py), so the
+rows a killed replica had not committed yet appear when it restarts; the last test makes that
+case certain by holding the database's write lock while calls are answered, then killing.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 import pytest
 from cryptography.fernet import Fernet
 
-from model_layer.state import SPOOL_FILE_NAME, UsageStore, open_database, sqlite_url
+from model_layer.state import JOURNAL_DIR_NAME, SPOOL_FILE_NAME, UsageStore, open_database, sqlite_url
 from model_layer.state.database import current_revision, head_revision
 from tests.model_layer.state.pg_server import fresh_database
 from tests.model_layer.state.replicas import (
@@ -104,9 +109,15 @@ def hammer(calls: list[tuple[str, Callable[[str], Answer]]], victim: Replica) ->
 
 
 def recorded_ids(url: str) -> set[str]:
+    ids = recorded_rows(url)
+    assert len(ids) == len(set(ids)), "a call was metered twice"
+    return set(ids)
+
+
+def recorded_rows(url: str) -> list[str]:
     db = open_database(url, migrate_schema=False)
     try:
-        return {r.request_id for r in UsageStore(db).records(limit=100_000) if r.request_id}
+        return [r.request_id for r in UsageStore(db).records(limit=100_000) if r.request_id]
     finally:
         db.dispose()
 
@@ -126,17 +137,20 @@ def report(backend: str, load: Load, recorded: set[str], victim: str) -> str:
     )
 
 
-def assert_restarts_cleanly(replica: Replica, keys: Keys, url: str) -> None:
-    """Back on the same state: schema already at head, nothing spooled, serving and metering again."""
+def restart_cleanly(replica: Replica, keys: Keys, url: str) -> set[str]:
+    """Back on the same state: schema already at head, nothing spooled, the journal replayed once,
+    serving and metering again. The request ids recorded once it is up (before its next call)."""
     db = open_database(url, migrate_schema=False)
     assert current_revision(db) == head_revision()
     db.dispose()
-    before = recorded_ids(url)
     replica.start().wait_ready()
     assert not (replica.home / SPOOL_FILE_NAME).exists()
     assert "Traceback" not in replica.output() and "ERROR" not in replica.output()
+    assert not any(p.stat().st_size for p in (replica.home / JOURNAL_DIR_NAME).glob("*"))
+    before = recorded_ids(url)
     answer = converse(bedrock(replica, keys), "after the restart")
     assert recorded_ids(url) == before | {answer.request_id}
+    return before
 
 
 def test_kill9_of_a_replica_on_postgresql_loses_no_acknowledged_usage(postgres_server, tmp_path):
@@ -151,13 +165,13 @@ def test_kill9_of_a_replica_on_postgresql_loses_no_acknowledged_usage(postgres_s
             start_all([a, b])
             keys = Admin(b).create_keys("hammer")
             load = hammer(_calls(a, keys) + _calls(b, keys), victim=a)
-            recorded = recorded_ids(url)
-            print(report("PostgreSQL", load, recorded, "A"))
             assert not (a.home / SPOOL_FILE_NAME).exists()  # the database was up: nothing spooled
+            assert recorded_ids(url) >= load.acknowledged()  # PostgreSQL: committed before the answer
+            recorded = restart_cleanly(a, keys, url)
+            print(report("PostgreSQL", load, recorded, "A"))
             assert load.acknowledged() <= recorded
             assert {t.request_id for t in load.truncated} <= recorded  # a stream's last event, after its row
             assert sum(1 for name, _ in load.answers if name == "A") >= KILL_AFTER // 4
-            assert_restarts_cleanly(a, keys, url)
         finally:
             a.stop()
             b.stop()
@@ -173,12 +187,39 @@ def test_kill9_of_the_replica_on_sqlite_loses_no_acknowledged_usage(tmp_path):
         replica.start().wait_ready()
         keys = Admin(replica).create_keys("hammer")
         load = hammer(_calls(replica, keys), victim=replica)
-        recorded = recorded_ids(url)
-        print(report("SQLite", load, recorded, "S"))
         assert not (home / SPOOL_FILE_NAME).exists()
+        recorded = restart_cleanly(replica, keys, url)  # replays what the journal held
+        print(report("SQLite", load, recorded, "S"))
         assert load.acknowledged() <= recorded
         assert {t.request_id for t in load.truncated} <= recorded
-        assert_restarts_cleanly(replica, keys, url)
+    finally:
+        replica.stop()
+
+
+def test_calls_answered_while_the_database_is_locked_survive_kill9_in_the_journal(tmp_path):
+    config = tmp_path / "strata.toml"
+    config.write_text(FAKE_TOML)
+    home = tmp_path / "home"
+    url = sqlite_url(home / "strata.db")
+    replica = Replica("J", home, config, replica_env(None, None, Fernet.generate_key().decode(), 0.5))
+    try:
+        replica.start().wait_ready()
+        keys = Admin(replica).create_keys("journal")
+        client = bedrock(replica, keys)
+        committed = {converse(client, f"before {i}").request_id for i in range(5)}
+        wait_until(lambda: recorded_ids(url) >= committed, 10, "the first calls committed")
+        lock = sqlite3.connect(home / "strata.db", isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")  # every commit now waits on this lock
+        try:
+            journalled = {converse(client, f"locked {i}").request_id for i in range(8)}
+            replica.kill()
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert recorded_ids(url) == committed  # the killed replica never committed these
+        assert not (home / SPOOL_FILE_NAME).exists()
+        recorded = restart_cleanly(replica, keys, url)
+        assert recorded == committed | journalled  # replayed from the journal, each once
     finally:
         replica.stop()
 

@@ -30,12 +30,12 @@ class Flaky:
     def __init__(self, store: UsageStore, failures: int):
         self.store, self.failures, self.batches = store, failures, []
 
-    def __call__(self, records) -> None:
+    def __call__(self, records, marks=()) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise OperationalError("INSERT", {}, Exception("server closed the connection"))
         self.batches.append(len(records))
-        self.store.add_many(records)
+        self.store.add_many(records, marks)
 
 
 def write_all(writer: UsageWriter, records: list[UsageRecord]) -> list[BaseException | None]:

@@ -30,12 +30,12 @@ class Database:
     def __init__(self, store: UsageStore):
         self.store, self.up, self.attempts, self.fail_next = store, True, 0, 0
 
-    def __call__(self, records) -> None:
+    def __call__(self, records, marks=()) -> None:
         self.attempts += 1
         if not self.up or self.fail_next:
             self.fail_next = max(0, self.fail_next - 1)
             raise OperationalError("INSERT", {}, Exception("connection refused"))
-        self.store.add_many(records)
+        self.store.add_many(records, marks)
 
 
 def test_once_a_batch_is_spooled_later_ones_do_not_wait_out_the_retries_again(store, tmp_path):
