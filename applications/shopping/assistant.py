@@ -30,7 +30,13 @@ from typing import Any
 
 from applications.shopping.cart_intent import CartPlanner, cart_action, cart_reply
 from applications.shopping.checks import AnswerChecker, SentenceGate
-from applications.shopping.prefetch import PREFETCH_MAX_TOKENS, PREFETCH_SYSTEM, prefetch_calls, prompt
+from applications.shopping.prefetch import (
+    PREFETCH_MAX_TOKENS,
+    PREFETCH_SYSTEM,
+    comparison_answer,
+    prefetch_calls,
+    prompt,
+)
 from applications.shopping.tools import ShopTools, Turn, collect_numbers
 from model_layer.sdk import (
     APIConnectionError,
@@ -173,8 +179,12 @@ class Assistant:
             for piece in gate.feed(reply + "\n"):
                 yield from self._say(piece, parts, answer, started)
         elif self.planner == "prefetch":
-            yield from self._prefetch(messages, turn, answer)
-            yield from self._step(messages, gate, parts, answer, started)
+            written = yield from self._prefetch(messages, turn, answer)
+            if written:  # a comparison: answered from the numbers by code
+                for piece in gate.feed(written + "\n"):
+                    yield from self._say(piece, parts, answer, started)
+            else:
+                yield from self._step(messages, gate, parts, answer, started)
         else:
             for _ in range(self.max_steps):
                 step = yield from self._step(messages, gate, parts, answer, started)
@@ -274,6 +284,7 @@ class Assistant:
             results.append((name, result))
         messages[-1]["content"] = [{"text": prompt(turn.user_text, results)}]
         yield from self._cards(turn)
+        return comparison_answer(turn.user_text, results)
 
     def _cart_request(self, action: str, turn: Turn, answer: ShopAnswer):
         """The prefetch planner's cart path: the request read by code, the tools run, the reply written."""

@@ -4,7 +4,8 @@ from their results for a model that only phrases the answer.
 A 135M model cannot choose among seven tools, and it reads nested JSON poorly: given a product as
 JSON it quoted a capacity of "1,000 people" and looped on units. So the app picks the calls from the
 question (named products — or the previous answer's products for "it" —, a comparison when two are
-named with a comparing word, a policy, else a search) and renders their results as short labelled
+named with a comparing word, a policy, else a search with the constraints the question states,
+:mod:`.constraints`) and renders their results as short labelled
 lines with units ("weight: 0.82 kg"), the data first and the question last, under a short system
 prompt. Catalog free text keeps its label as the seller's or customers' words, not instructions.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from applications.shopping.constraints import search_arguments
 from applications.shopping.tools import ShopTools
 
 PREFETCH_SYSTEM = """You are the shopping assistant of {store}. Answer the shopper's question in one \
@@ -28,22 +30,19 @@ POLICY_WORDS = re.compile(
     r"gift card|privacy|policy|exchange|money back|arrive|postage)|\b(send|bring|take)\b.{0,20}\bback\b"
 )
 PRONOUN = re.compile(r"(?i)\b(it|its|it's|this|that|them|they|these|those|one)\b")
+WEIGHTS = ["weight_kg", "weight_g", "weight_g_pair"]
+VOLUMES = ["volume_l", "capacity_l", "capacity_cups"]
 # a comparing word -> the attribute it compares (the first the products have)
 COMPARING = [
-    (
-        re.compile(r"(?i)\b(lighter|heavier|weighs? (?:less|more))\b"),
-        ["weight_kg", "weight_g", "weight_g_pair"],
-    ),
+    (re.compile(r"(?i)\b(lighter|heavier|weighs? (?:less|more))\b"), WEIGHTS),
     (re.compile(r"(?i)\b(cheaper|more expensive|costs? (?:less|more)|pricier)\b"), ["price"]),
     (re.compile(r"(?i)\b(rated (?:better|higher)|better rated|higher rated)\b"), ["rating"]),
     (re.compile(r"(?i)\b(runs? longer|lasts? longer|longer runtime)\b"), ["runtime_h", "battery_h"]),
-    (
-        re.compile(r"(?i)\b(holds? more|bigger|larger|more room)\b"),
-        ["volume_l", "capacity_l", "capacity_cups"],
-    ),
+    (re.compile(r"(?i)\b(holds? more|bigger|larger|more room)\b"), VOLUMES),
     (re.compile(r"(?i)\b(brighter)\b"), ["lumens"]),
-    (re.compile(r"(?i)\b(warmer|colder)\b"), ["temp_rating_c"]),
+    (re.compile(r"(?i)\b(warmer|colder)\b"), ["temp_rating_c"]),  # a lower rating is the warmer bag
 ]
+LOWEST = re.compile(r"(?i)^(lighter|weighs? less|cheaper|costs? less|warmer|colder)$")
 UNITS = {
     "kg": "kg", "g": "g", "l": "L", "mm": "mm", "h": "hours", "c": "°C", "cm": "cm", "m2": "m²",
     "micron": "microns", "min": "minutes", "db": "dB",
@@ -62,6 +61,29 @@ def _comparison(tools: ShopTools, ids: list[str], text: str) -> dict[str, Any] |
     return None
 
 
+def comparison_answer(question: str, results: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """The answer to "which is lighter / cheaper / …" from the comparison computed in code.
+
+    A 135M model picked the heavier tent as "lighter" with both weights in front of it, so the
+    winner is named by code; the other product's value is given, its name is on its card.
+    """
+    compare = next((r for name, r in results if name == "compare" and "lowest" in r), None)
+    said = next((m for pattern, _ in COMPARING if (m := pattern.search(question))), None)
+    if compare is None or said is None:
+        return None
+    word = said.group(1).lower()
+    pick = compare["lowest" if LOWEST.match(word) else "highest"]
+    attribute = compare["attribute"]
+    rows = {row["id"]: row for row in compare["rows"]}
+    others = [_value(attribute, row[attribute]).split(": ", 1)[1] for i, row in rows.items() if i != pick]
+    phrase = "is warmer (rated for colder nights)" if word in ("warmer", "colder") else word
+    if not re.match(r"(runs?|lasts?|holds?|weighs?|costs?)\b", phrase) and not phrase.startswith("is "):
+        phrase = f"is {phrase}"
+    value = _value(attribute, rows[pick][attribute]).replace(": ", " ", 1)
+    against = " and ".join(others)
+    return f"The {rows[pick]['name']} [{pick}] {phrase}: {value}, against {against} for the other."
+
+
 def prefetch_calls(tools: ShopTools, text: str, focus: list[str] | None = None) -> list[tuple[str, dict]]:
     """The tool calls the app makes itself for a (non-cart) question."""
     named = tools.named_products(text)
@@ -75,7 +97,7 @@ def prefetch_calls(tools: ShopTools, text: str, focus: list[str] | None = None) 
     if POLICY_WORDS.search(text):
         calls.append(("policy_lookup", {"topic": text}))
     if not calls:
-        calls.append(("search_products", {"query": text}))
+        calls.append(("search_products", search_arguments(tools.catalog, text)))
     return calls
 
 

@@ -161,7 +161,11 @@ def _attribute_ok(product: Product, name: str, limit: Any) -> bool:
         b = _as_number(bound)
         if op in ("max", "min") and (number is None or b is None):
             return False
+        if op in ("lt", "gt") and (number is None or b is None):
+            return False
         if (op == "max" and number > b) or (op == "min" and number < b):  # type: ignore[operator]
+            return False
+        if (op == "lt" and number >= b) or (op == "gt" and number <= b):  # type: ignore[operator]
             return False
         if op == "equals" and str(value).lower() != str(bound).lower():
             return False
@@ -326,7 +330,8 @@ class ShopTools:
     def _named(self, product: Product, text: str, said: set[str]) -> bool:
         if re.search(rf"\b{re.escape(product.id.lower())}\b", text):
             return True
-        category = words(product.category) | {w.rstrip("s") for w in words(product.category)}
+        category = words(product.category.replace("-", " "))  # "sleeping-bags": "bag" names no one bag
+        category |= {w.rstrip("s") for w in category}
         distinctive = words(product.name) - category - {"kids"}  # "tent" names no one tent
         return bool({w for w in distinctive if not w.isdigit() and len(w) > 2} & said)
 
