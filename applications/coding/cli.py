@@ -2,8 +2,9 @@
 
 Registered through the ``strata.commands`` entry point like every layer's commands. The commands
 talk to a running gateway (``--url``, default ``$STRATA_CODE_URL`` or http://127.0.0.1:8000) with
-an API key (``--api-key`` / ``$STRATA_CODE_API_KEY``), only through the SDK; ``migrate`` needs no
-gateway. The exit status is 0 when the measured outcome is a success, 1 otherwise.
+an API key (``--api-key`` / ``$STRATA_CODE_API_KEY``), only through the SDK; ``migrate`` needs
+one only for the deprecated uses its deterministic rewriters leave. The exit status is 0 when the
+measured outcome is a success, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ Model = Annotated[str | None, typer.Option("--model", help="The chat model id.")
 Attempts = Annotated[int, typer.Option("--attempts", min=1, max=10, help="Model attempts at most.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Report the diff; never write the workspace.")]
 Timeout = Annotated[float, typer.Option("--timeout", min=1, max=3600, help="Seconds per sandboxed test run.")]
+MaxTokens = Annotated[
+    int, typer.Option("--max-tokens", min=16, max=8192, help="Tokens per model reply at most.")
+]
 
 
 def _run(command: str, argument: str, workspace: Path, as_json: bool, **options) -> None:
@@ -51,6 +55,7 @@ def _run(command: str, argument: str, workspace: Path, as_json: bool, **options)
         api_key=options["api_key"],
         model_id=options["model"],
         attempts=options["attempts"],
+        max_tokens=options["max_tokens"],
         write=not options["dry_run"],
         limits=SandboxLimits(wall_s=timeout, cpu_s=int(timeout)),
     )
@@ -95,10 +100,12 @@ def _command(name: str, help_text: str, argument_help: str):
         attempts: Attempts = 3,
         dry_run: DryRun = False,
         timeout: Timeout = 120.0,
+        max_tokens: MaxTokens = 512,
     ) -> None:
         _run(
             name, argument, workspace, as_json,
             url=url, api_key=api_key, model=model, attempts=attempts, dry_run=dry_run, timeout=timeout,
+            max_tokens=max_tokens,
         )  # fmt: skip
 
     command.__doc__ = help_text
