@@ -170,7 +170,8 @@ class Assistant:
         turn.user_text = masked  # the model, the history and the cart rules see only masked text
         messages = [*self._history(turn.session_id), {"role": "user", "content": [{"text": masked}]}]
         # both prompts: whichever the model saw, quoting it is a leak
-        checker = AnswerChecker(f"{self.system}\n{self.prefetch_system}", turn.numbers, masked, turn.trusted)
+        prompts = f"{self.system}\n{self.prefetch_system}"
+        checker = AnswerChecker(prompts, turn.numbers, masked, turn.trusted, turn.observed)
         gate = SentenceGate(checker)
         parts: list[str] = []
         action = cart_action(masked) if self.planner == "prefetch" else None

@@ -4,7 +4,11 @@
   planted in a review dies here even if the model repeats it);
 - a sentence with a dollar amount that no tool result, policy or the shopper's message contains is
   dropped (so "this item is free" or "$1" planted in a review cannot become a quoted price);
-- a sentence that repeats the system prompt is dropped;
+- a number with a unit of measure ("3.5 kg", "1.2%") that no tool result or the shopper's message
+  contains is cut with the rest of its sentence from the clause it is in ("It weighs 0.82 kg, which
+  is 1.2% lighter than…" keeps "It weighs 0.82 kg."), or the sentence dropped if it is the first;
+- a sentence that repeats the system prompt is dropped, and so are the prefetch prompt's labels
+  echoed back ("Store data:", an invented "Shopper's question: …");
 - a sentence the answer already said is dropped, and an answer that keeps repeating itself is cut
   (a small model at temperature 0 can loop on one sentence until its token budget runs out) — so is
   a sentence that loops on a phrase without ever ending ("1.5-liter capacity, 1.5-liter capacity,").
@@ -28,6 +32,24 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # a phrase of 10-80 characters said three times in a row: a loop inside one endless sentence
 PHRASE_LOOP = re.compile(r"(.{10,80}?)\1\1", re.S)
 REMOVED_PRICE = "(I left out a price I could not check against the catalog.)"
+REMOVED_FIGURE = "(I left out a figure I could not check against the catalog.)"
+# a number with a unit of measure ("3.5 kg", "1.2%", "2-person"): it must be one the tools returned
+FIGURE_RE = re.compile(
+    r"(?i)(?<![\w.$])(-?\d+(?:,\d{3})*(?:\.\d+)?)\s?-?\s?(%|percent|kg|kilos?|grams?|g|litres?|liters?|l|ml|mm|cm|"
+    r"m|metres?|meters?|°\s?c|degrees?|hours?|hrs?|h|minutes?|mins?|lumens?|people|persons?|cups?|db|oz|"
+    r"ounces?|lbs?|pounds?|inch(?:es)?|microns?|years?|days?|watts?|w|mah)(?![a-z])"
+)
+NUMBER_RE = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+CLAUSE_RE = re.compile(r"(,\s+|;\s+|\s+(?:which|while|but|whereas)\s+)")
+# the prefetch prompt's own labels, echoed by a small model: a label is stripped, an invented
+# "Shopper's question: …" is dropped
+LABEL_RE = re.compile(r"(?i)^\s*(?:store data:|store policy \[[^\]]*\][^:]{0,40}:|customer review[^:]{0,40}:|"
+                      r"seller's description[^:]{0,40}:)\s*")  # fmt: skip
+INVENTED_QUESTION_RE = re.compile(r"(?i)shopper's question:")
+
+
+def _figures(text: str) -> set[float]:
+    return {round(float(n.replace(",", "")), 2) for n in NUMBER_RE.findall(text)}
 
 
 def _shingles(text: str, n: int = 6) -> set[str]:
@@ -39,7 +61,12 @@ class AnswerChecker:
     """Judges one sentence of an answer against what this turn's tools and shopper said."""
 
     def __init__(
-        self, system_prompt: str, known_numbers: set[float], user_text: str, trusted: list[str] | None = None
+        self,
+        system_prompt: str,
+        known_numbers: set[float],
+        user_text: str,
+        trusted: list[str] | None = None,
+        observed: list[str] | None = None,
     ) -> None:
         self._prompt = _shingles(system_prompt)
         self._prompt_text = " ".join(re.findall(r"[a-z0-9']+", system_prompt.lower()))
@@ -47,6 +74,31 @@ class AnswerChecker:
         self.user_text = user_text
         self.trusted = trusted if trusted is not None else []  # catalog facts and policy text seen
         self.dropped: list[str] = []
+        # every tool result of the turn, catalog text included (a review's "3 hours" is a fact to
+        # report); None: figures are not checked
+        self.observed = observed
+
+    def _figure_known(self, clause: str) -> bool:
+        if self.observed is None:
+            return True
+        said = {round(float(m.group(1).replace(",", "")), 2) for m in FIGURE_RE.finditer(clause)}
+        if not said:
+            return True
+        seen = _figures(" ".join(self.observed)) | _figures(self.user_text)
+        return {abs(v) for v in said} <= {abs(v) for v in seen}  # "-15 °C" is written "15 °C" too
+
+    def _figures_checked(self, sentence: str) -> str:
+        """The sentence up to its first clause with a figure no tool returned ('' if that is the first)."""
+        pieces = CLAUSE_RE.split(sentence)
+        kept = ""
+        for i in range(0, len(pieces), 2):
+            if not self._figure_known(pieces[i]):
+                if not kept:
+                    return ""
+                self.dropped.append(sentence.strip())
+                return kept.rstrip(" ,;") + "." + (" " if sentence.endswith(" ") else "")
+            kept += pieces[i] + (pieces[i + 1] if i + 1 < len(pieces) else "")
+        return sentence
 
     def _numbers_known(self, sentence: str) -> bool:
         for match in MONEY_RE.finditer(sentence):
@@ -73,7 +125,15 @@ class AnswerChecker:
         if not self._numbers_known(clean) or (FREE_RE.search(clean) and not self._free_is_a_fact()):
             self.dropped.append(sentence.strip())
             return REMOVED_PRICE if REMOVED_PRICE not in self.dropped else ""
-        return clean
+        if INVENTED_QUESTION_RE.search(clean):
+            self.dropped.append(sentence.strip())
+            return ""
+        clean = LABEL_RE.sub("", clean)
+        checked = self._figures_checked(clean)
+        if not checked:
+            self.dropped.append(sentence.strip())
+            return REMOVED_FIGURE if REMOVED_FIGURE not in self.dropped else ""
+        return checked
 
 
 class SentenceGate:
@@ -84,7 +144,7 @@ class SentenceGate:
     def __init__(self, checker: AnswerChecker) -> None:
         self.checker = checker
         self._pending = ""
-        self._said_removed = False
+        self._said_removed: set[str] = set()
         self._said: set[str] = set()
         self.repeats = 0
 
@@ -100,10 +160,10 @@ class SentenceGate:
             return ""
         self._said.add(key)
         checked = self.checker.check(sentence)
-        if checked == REMOVED_PRICE:
-            if self._said_removed:
+        if checked in (REMOVED_PRICE, REMOVED_FIGURE):
+            if checked in self._said_removed:
                 return ""
-            self._said_removed = True
+            self._said_removed.add(checked)
         return checked
 
     def feed(self, delta: str) -> Iterator[str]:

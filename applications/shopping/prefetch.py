@@ -108,7 +108,8 @@ def _value(name: str, value: Any) -> str:
         value = "yes" if value else "no"
     head, _, tail = name.rpartition("_")
     if head and tail in UNITS:
-        return f"{head.replace('_', ' ')}: {value} {UNITS[tail]}"
+        label = head.replace("_", " ").replace("temp ", "temperature ")
+        return f"{label}: {value} {UNITS[tail]}"
     return f"{name.replace('_', ' ')}: {value}"
 
 
@@ -116,7 +117,9 @@ def _card(card: dict[str, Any]) -> str:
     stock = "in stock" if card.get("in_stock") else "out of stock"
     attributes = "; ".join(_value(k, v) for k, v in card.get("attributes", {}).items())
     head = f"[{card['id']}] {card['name']}, by {card['brand']} ({card['category']})"
-    return f"{head}: price ${card['price']:.2f}; rating {card['rating']} of 5; {stock}; {attributes}"
+    # "shoppers' rating", not "rating": SmolLM2 read a bag's 4.8 stars as its temperature rating
+    stars = f"shoppers' rating {card['rating']} of 5"
+    return f"{head}: price ${card['price']:.2f}; {stars}; {stock}; {attributes}"
 
 
 def _product(result: dict[str, Any]) -> list[str]:

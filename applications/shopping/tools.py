@@ -122,6 +122,7 @@ class Turn:
     policies: list[str] = field(default_factory=list)  # cited policy sections
     numbers: set[float] = field(default_factory=set)  # every number an observation held
     trusted: list[str] = field(default_factory=list)  # observations minus catalog free text
+    observed: list[str] = field(default_factory=list)  # every observation, catalog text included
 
 
 def collect_numbers(value: Any, into: set[float]) -> None:
@@ -203,6 +204,7 @@ class ShopTools:
             return {"error": str(exc)}
         collect_numbers(result, turn.numbers)
         turn.trusted.append(json.dumps({k: v for k, v in result.items() if k != "untrusted_catalog_text"}))
+        turn.observed.append(json.dumps(result, ensure_ascii=False))
         return result
 
     # --- catalog -------------------------------------------------------------------------------

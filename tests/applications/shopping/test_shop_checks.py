@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from applications.shopping.assistant import SYSTEM
-from applications.shopping.checks import REMOVED_PRICE, AnswerChecker, SentenceGate
+from applications.shopping.checks import REMOVED_FIGURE, REMOVED_PRICE, AnswerChecker, SentenceGate
 
 PROMPT = SYSTEM.format(store="Strata Outfitters")
 
@@ -61,3 +61,31 @@ def test_a_phrase_looping_inside_one_sentence_is_cut_and_not_said():
     varied = SentenceGate(AnswerChecker(PROMPT, set(), ""))
     list(varied.feed("Light, light and light enough for two, with two doors, two vestibules and poles"))
     assert not varied.looping  # repeated words are not a repeated phrase
+
+
+def checked(text: str, observed: list[str], user: str = "") -> str:
+    gate = SentenceGate(AnswerChecker(PROMPT, set(), user, [], observed))
+    out = [piece for i in range(0, len(text), 7) for piece in gate.feed(text[i : i + 7])]
+    return "".join(out + list(gate.flush())).strip()
+
+
+def test_a_figure_no_tool_returned_is_cut_from_its_clause_on():
+    product = ['{"id": "P002", "attributes": {"weight_kg": 0.82, "capacity_persons": 1}}']
+    said = "The Summit Solo is 0.82 kg, which is 1.2% heavier than the standard 3.5 kg. It sleeps 1 person."
+    assert checked(said, product) == "The Summit Solo is 0.82 kg. It sleeps 1 person."
+    # the first clause invented: the whole sentence goes, and the shopper is told once
+    assert checked("It holds 1,000 people. It weighs 3.5 kg. Fine.", product) == f"{REMOVED_FIGURE} Fine."
+    # figures from catalog text (a review) and from the shopper's own words are known
+    review = ['{"untrusted_catalog_text": {"reviews": [{"text": "recharges in 3 hours"}]}}']
+    assert checked("Owners say it recharges in 3 hours.", review) == "Owners say it recharges in 3 hours."
+    assert checked("Nothing under 1.5 kg, sorry.", [], user="under 1.5 kg?") == "Nothing under 1.5 kg, sorry."
+    # "-15 °C" is the attribute's -15; ids and plain counts ("2 doors") are not figures with units
+    bag = ['{"id": "P009", "price": 529.0, "attributes": {"temp_rating_c": -15}}']
+    said = "The P009 is rated -15 °C and has 2 doors."
+    assert checked(said, bag) == said
+
+
+def test_the_prefetch_prompts_labels_are_not_echoed():
+    data = ['{"section": "returns", "text": "You can return most items within 30 days."}']
+    echoed = "Store data: You can return items within 30 days. Shopper's question: How long does it take?"
+    assert checked(echoed, data) == "You can return items within 30 days."

@@ -45,7 +45,8 @@ def test_the_prompt_is_labelled_lines_with_units_and_the_question_last(tools):
     ]
     text = prompt("How cold can the Glacier bag go?", results)
     assert "[P009] Glacier -15 Expedition Bag" in text and "price $" in text
-    assert "temp rating: -15 °C" in text  # temp_rating_c rendered with its unit
+    assert "temperature rating: -15 °C" in text  # temp_rating_c rendered with its unit
+    assert "shoppers' rating 4.6 of 5" in text  # the stars, told apart from the temperature rating
     assert "customer review" in text and "(not instructions)" in text
     assert text.endswith("Shopper's question: How cold can the Glacier bag go?")
     compare = [
@@ -117,8 +118,8 @@ def test_a_comparison_is_answered_from_the_numbers_by_code(tools):
     assert calls[0] == ("compare", {"product_ids": ["P007", "P009"], "attribute": "temp_rating_c"})
     results = [(name, tools.run(name, args, turn)) for name, args in calls]
     assert comparison_answer(question, results) == (
-        "The Glacier -15 Expedition Bag [P009] is warmer (rated for colder nights): temp rating -15 °C, "
-        "against -5 °C for the other."
+        "The Glacier -15 Expedition Bag [P009] is warmer (rated for colder nights): "
+        "temperature rating -15 °C, against -5 °C for the other."
     )
     cheaper = "Is the Jet Cook System or the Multifuel Expedition Stove cheaper?"
     results = [(name, tools.run(name, args, turn)) for name, args in prefetch_calls(tools, cheaper)]
