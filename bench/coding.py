@@ -7,14 +7,14 @@ drives the companion's own functions (the ones ``strata code`` calls) through th
 - fix / generation pass rates, and false success claims: the companion said "fixed"/"generated"
   but an independent sandboxed re-run of the written workspace fails (goal 0 for every model);
   generation is scored on hidden tests the model never saw;
-- migrations (deterministic, no model): codemods + ruff vs ruff's pyupgrade fixes alone (the
-  baseline), with the tests before and after;
+- migrations: codemods + ruff, then the model for what they leave (``strata code migrate``) vs
+  ruff's pyupgrade fixes alone (the baseline), with the tests before and after;
 - sandbox containment of hostile snippets (goal: all);
 - docs questions: answer and citation accuracy, and "not in docs" for questions the docs don't
   answer;
 - wall time per task. Writes bench/results/coding.md and coding.json with the load average.
 
-    timeout 1800 .venv/bin/python bench/coding.py [--skip-embedded] [--embedded-attempts 1]
+    timeout 2400 .venv/bin/python bench/coding.py [--skip-embedded] [--embedded-budget-s 1800]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import platform
 import re
 import shutil
 import socket
-import statistics
 import tempfile
 import threading
 import time
@@ -38,9 +37,8 @@ from typing import Any, ClassVar
 import uvicorn
 
 from applications.coding.ask import NOT_ANSWERED, run_ask
-from applications.coding.codemods import rewrite_source
-from applications.coding.companion import CodeSettings, run_fix, run_generate
-from applications.coding.migrate import migrate, run_ruff_upgrades
+from applications.coding.companion import CodeSettings, run_fix, run_generate, run_migrate
+from applications.coding.migrate import deprecated_uses, run_ruff_upgrades
 from applications.coding.sandbox import Sandbox, SandboxLimits
 from applications.coding.workspace import Workspace
 from model_layer.app import assemble, create_app
@@ -65,11 +63,20 @@ HOSTILE_LIMITS = SandboxLimits(
 )
 
 
-def load_tasks() -> Any:
-    spec = importlib.util.spec_from_file_location("coding_tasks", DATA / "tasks.py")
+def load_module(name: str, path: Path) -> Any:
+    """A bench file by path (bench/ is not a package; kept off sys.path so nothing is shadowed)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_tasks() -> Any:
+    return load_module("coding_tasks", DATA / "tasks.py")
+
+
+_RENDER = load_module("coding_render", HERE / "coding_render.py")
+capped_note, render = _RENDER.capped_note, _RENDER.render
 
 
 class OracleProvider:
@@ -109,7 +116,8 @@ def gateway_config() -> dict[str, Any]:
         "providers": [{"name": "oracle", "type": "fake"}, {"name": "local", "type": "local"}],
         "models": [
             {"id": ORACLE, "provider": "oracle", "provider_name": "Strata"},
-            {"id": LOCAL, "provider": "local", "upstream": "smollm2-135m-instruct", "context_window": 8192},
+            # What the default config declares: llama.cpp's 8,192-token KV cache over its 4 slots.
+            {"id": LOCAL, "provider": "local", "upstream": "smollm2-135m-instruct", "context_window": 2048},
             {
                 "id": EMBED,
                 "provider": "local",
@@ -155,84 +163,82 @@ def independent_run(root: Path) -> bool:
     return Sandbox(TASK_LIMITS).run_tests(root).passed
 
 
-def bench_fixes(
-    tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path, limit: int | None = None
-) -> list[dict]:
-    rows = []
-    for task in tasks.FIXES[:limit]:
-        root = write_files(scratch / f"fix-{settings.model_id[:6]}-{task['id']}", task["files"])
-        oracle.answer = task["patch"]
-        started = time.monotonic()
-        report = run_fix(settings, root, "The tests fail: find the bug and fix it.")
-        wall = time.monotonic() - started
-        claimed = report.status == "fixed"
-        verified = independent_run(root)
-        rows.append(
-            {"id": task["id"], "class": task["class"], "status": report.status, "claimed": claimed,
-             "verified": verified, "false_claim": claimed and not verified,
-             "model_calls": len(report.model_calls), "wall_s": round(wall, 2)}
-        )  # fmt: skip
-    return rows
+def fix_task(task: dict, settings: CodeSettings, oracle: OracleProvider, scratch: Path) -> dict:
+    root = write_files(scratch / f"fix-{settings.model_id[:6]}-{task['id']}", task["files"])
+    oracle.answer = task["patch"]
+    started = time.monotonic()
+    report = run_fix(settings, root, "The tests fail: find the bug and fix it.")
+    wall = time.monotonic() - started
+    claimed = report.status == "fixed"
+    verified = independent_run(root)
+    return {
+        "id": task["id"], "class": task["class"], "status": report.status, "claimed": claimed,
+        "verified": verified, "false_claim": claimed and not verified,
+        "model_calls": len(report.model_calls), "wall_s": round(wall, 2),
+    }  # fmt: skip
+
+
+def generation_task(task: dict, settings: CodeSettings, oracle: OracleProvider, scratch: Path) -> dict:
+    root = write_files(scratch / f"gen-{settings.model_id[:6]}-{task['id']}", task["files"])
+    oracle.answer = task["patch"]
+    started = time.monotonic()
+    report = run_generate(settings, root, "Implement the function in mod.py as its docstring says.")
+    wall = time.monotonic() - started
+    claimed = report.status == "generated"
+    verified = independent_run(root)  # the visible example test, re-run
+    # Only now, after the command returned, do the hidden tests exist (test_code_hidden_tests.py).
+    (root / "test_hidden.py").write_text(task["hidden"])
+    hidden = independent_run(root)
+    return {
+        "id": task["id"], "status": report.status, "claimed": claimed, "verified": verified,
+        "hidden_pass": hidden, "false_claim": claimed and not verified,
+        "model_calls": len(report.model_calls), "wall_s": round(wall, 2),
+    }  # fmt: skip
 
 
 def bench_generation(
-    tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path, limit: int | None = None
+    tasks: Any, settings: CodeSettings, oracle: Any, scratch: Path, limit: int | None = None
 ) -> list[dict]:
-    rows = []
-    for task in tasks.GENERATION[:limit]:
-        root = write_files(scratch / f"gen-{settings.model_id[:6]}-{task['id']}", task["files"])
-        oracle.answer = task["patch"]
-        started = time.monotonic()
-        report = run_generate(settings, root, "Implement the function in mod.py as its docstring says.")
-        wall = time.monotonic() - started
-        claimed = report.status == "generated"
-        verified = independent_run(root)  # the visible example test, re-run
-        (root / "test_hidden.py").write_text(task["hidden"])
-        hidden = independent_run(root)
-        rows.append(
-            {"id": task["id"], "status": report.status, "claimed": claimed, "verified": verified,
-             "hidden_pass": hidden, "false_claim": claimed and not verified,
-             "model_calls": len(report.model_calls), "wall_s": round(wall, 2)}
-        )  # fmt: skip
-    return rows
+    return [generation_task(task, settings, oracle, scratch) for task in tasks.GENERATION[:limit]]
 
 
 def _deprecated_left(ws: Workspace) -> int:
-    return sum(len(rewrite_source(ws.read(rel)).left) + _rewritable(ws.read(rel)) for rel in ws.files(".py"))
-
-
-def _rewritable(source: str) -> int:
-    return len(rewrite_source(source).applied)
-
-
-def bench_migrations(tasks: Any, scratch: Path) -> list[dict]:
-    rows = []
-    sandbox = Sandbox(TASK_LIMITS)
-    for task in tasks.MIGRATIONS:
-        root = write_files(scratch / f"mig-{task['id']}", task["files"])
-        with Workspace(root) as ws:  # the baseline: ruff's pyupgrade fixes only
-            run_ruff_upgrades(ws, "py312")
-            ruff_left = _deprecated_left(ws) + _old_typing(ws)
-            ruff_pass = sandbox.run_tests(ws.staging).passed
-        started = time.monotonic()
-        with Workspace(root) as ws:
-            result = migrate(ws, sandbox, "to Python 3.12")
-            left = _deprecated_left(ws) + _old_typing(ws)
-        rows.append(
-            {"id": task["id"], "status": result.status, "before": result.before.outcome,
-             "after": result.after.outcome if result.after else None, "left": left,
-             "migrated": result.status == "migrated" and left == 0,
-             "ruff_only_left": ruff_left, "ruff_only_migrated": ruff_pass and ruff_left == 0,
-             "wall_s": round(time.monotonic() - started, 2)}
-        )  # fmt: skip
-    return rows
+    return len(deprecated_uses(ws)) + len(_OLD_TYPING.findall("".join(ws.read(r) for r in ws.files(".py"))))
 
 
 _OLD_TYPING = re.compile(r"\b(List|Dict|Optional|Union)\[")
 
 
-def _old_typing(ws: Workspace) -> int:
-    return sum(len(_OLD_TYPING.findall(ws.read(rel))) for rel in ws.files(".py"))
+def ruff_baseline(tasks: Any, scratch: Path) -> dict[str, dict]:
+    """The baseline: ruff's pyupgrade fixes alone, per migration task."""
+    rows = {}
+    for task in tasks.MIGRATIONS:
+        root = write_files(scratch / f"ruff-{task['id']}", task["files"])
+        with Workspace(root) as ws:
+            run_ruff_upgrades(ws, "py312")
+            left = _deprecated_left(ws)
+            passed = Sandbox(TASK_LIMITS).run_tests(ws.staging).passed
+        rows[task["id"]] = {"left": left, "migrated": passed and left == 0}
+    return rows
+
+
+def migration_task(task: dict, settings: CodeSettings, oracle: OracleProvider, scratch: Path) -> dict:
+    """``strata code migrate``: rewriters, then the model for what they leave; judged on the folder."""
+    root = write_files(scratch / f"mig-{settings.model_id[:6]}-{task['id']}", task["files"])
+    oracle.answer = task.get("patch", "(no patch: the rewriters should have done it all)")
+    started = time.monotonic()
+    report = run_migrate(settings, root, "to Python 3.12")
+    wall = time.monotonic() - started
+    with Workspace(root) as ws:  # what the user's folder holds now
+        left = _deprecated_left(ws)
+    verified = independent_run(root)
+    claimed = report.status == "migrated"
+    return {
+        "id": task["id"], "status": report.status, "runs": [r.outcome for r in report.runs],
+        "left": left, "verified": verified, "migrated": claimed and verified and left == 0,
+        "false_claim": claimed and not (verified and left == 0), "needs_model": "patch" in task,
+        "model_calls": len(report.model_calls), "wall_s": round(wall, 2),
+    }  # fmt: skip
 
 
 def bench_hostile(tasks: Any, scratch: Path) -> list[dict]:
@@ -276,145 +282,67 @@ def _oracle_answer(question: dict):
     return answer
 
 
-def bench_docs(
-    tasks: Any, settings: CodeSettings, oracle: OracleProvider, scratch: Path, limit: int | None = None
-) -> list[dict]:
-    root = scratch / f"docs-{settings.model_id[:6]}"
-    shutil.copytree(DATA / "docs", root)
-    rows = []
-    # With a limit, keep answerable and unanswerable questions both in the sample.
-    questions = tasks.QUESTIONS if limit is None else [*tasks.QUESTIONS[: limit - 1], tasks.QUESTIONS[-1]]
-    for question in questions:
-        oracle.answer = _oracle_answer(question)
-        started = time.monotonic()
-        report = run_ask(settings, root, question["q"])
-        cited = [c["path"] for c in report.citations]
-        answer = (report.answer or "").lower()
-        if question["file"] is None:  # right only when it says so, citing nothing
-            correct = cite_ok = report.status == "not_in_docs" and not cited
-        else:
-            correct = report.status == "answered" and all(w.lower() in answer for w in question["words"])
-            cite_ok = question["file"] in cited
-        rows.append(
-            {"q": question["q"], "status": report.status, "cited": cited, "answer_ok": correct,
-             "citation_ok": cite_ok, "citations_exist": all((root / p).is_file() for p in cited),
-             "wall_s": round(time.monotonic() - started, 2)}
-        )  # fmt: skip
-    return rows
+def docs_task(question: dict, settings: CodeSettings, oracle: OracleProvider, root: Path) -> dict:
+    oracle.answer = _oracle_answer(question)
+    started = time.monotonic()
+    report = run_ask(settings, root, question["q"])
+    cited = [c["path"] for c in report.citations]
+    answer = (report.answer or "").lower()
+    if question["file"] is None:  # right only when it says so, citing nothing
+        correct = cite_ok = report.status == "not_in_docs" and not cited
+    else:
+        correct = report.status == "answered" and all(w.lower() in answer for w in question["words"])
+        cite_ok = question["file"] in cited
+    return {
+        "q": question["q"], "status": report.status, "cited": cited, "answer_ok": correct,
+        "citation_ok": cite_ok, "citations_exist": all((root / p).is_file() for p in cited),
+        "model_calls": len(report.model_calls), "wall_s": round(time.monotonic() - started, 2),
+    }  # fmt: skip
 
 
-def _rate(rows: list[dict], key: str) -> str:
-    hits = sum(1 for r in rows if r[key])
-    return f"{hits}/{len(rows)} ({100 * hits / max(len(rows), 1):.0f}%)"
+CATEGORIES = ("fixes", "generation", "migrations", "docs")
 
 
-def _wall(rows: list[dict]) -> str:
-    walls = [r["wall_s"] for r in rows]
-    return f"{statistics.median(walls):.2f} / {max(walls):.2f}" if walls else "-"
+def task_queues(label: str, tasks: Any, scratch: Path, docs_root: Path, limit: int | None) -> dict:
+    """Each category's tasks in the order they run. The embedded model gets only the migrations
+    that need a model (the others are the rewriters' work, the same for every model)."""
+    migrations = [t for t in tasks.MIGRATIONS if label == "scripted" or "patch" in t]
+    # An unanswerable question early, so a budget-cut run still measures "not in docs".
+    questions = [tasks.QUESTIONS[0], tasks.QUESTIONS[-1], *tasks.QUESTIONS[1:-1]]
+    return {
+        "fixes": [(fix_task, t, scratch) for t in tasks.FIXES[:limit]],
+        "generation": [(generation_task, t, scratch) for t in tasks.GENERATION[:limit]],
+        "migrations": [(migration_task, t, scratch) for t in migrations[:limit]],
+        "docs": [(docs_task, q, docs_root) for q in questions[:limit]],
+    }
 
 
 def run_model(
-    label: str,
-    settings: CodeSettings,
-    tasks: Any,
-    oracle: OracleProvider,
-    scratch: Path,
-    limit: int | None = None,
-) -> dict:
+    label: str, settings: CodeSettings, tasks: Any, oracle: OracleProvider, scratch: Path,
+    limit: int | None = None, deadline: float | None = None,
+) -> dict:  # fmt: skip
+    """Round-robin over the categories, so a budget cut leaves every category measured."""
     started = time.monotonic()
-    result = {
-        "fixes": bench_fixes(tasks, settings, oracle, scratch, limit),
-        "generation": bench_generation(tasks, settings, oracle, scratch, limit),
-        "docs": bench_docs(tasks, settings, oracle, scratch, limit),
-    }
+    docs_root = scratch / f"docs-{settings.model_id[:6]}"
+    shutil.copytree(DATA / "docs", docs_root)
+    queues = task_queues(label, tasks, scratch, docs_root, limit)
+    result: dict[str, Any] = {name: [] for name in CATEGORIES}
+    skipped = dict.fromkeys(CATEGORIES, 0)
+    for index in range(max(len(queue) for queue in queues.values())):
+        for name in CATEGORIES:
+            if index >= len(queues[name]):
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                skipped[name] += 1
+                continue
+            run, item, where = queues[name][index]
+            row = run(item, settings, oracle, where)
+            result[name].append(row)
+            print(f"{label} {name} {index}: {row['status']} in {row['wall_s']} s", flush=True)
+    result["skipped"] = skipped
     result["wall_s"] = round(time.monotonic() - started, 1)
     print(f"{label}: done in {result['wall_s']} s", flush=True)
     return result
-
-
-def capped_note(models: dict) -> str | None:
-    """How many of a model's tasks ended on the per-call time cap (no answer came back)."""
-    notes = []
-    for label, res in models.items():
-        tasks = [*res["fixes"], *res["generation"], *res["docs"]]
-        capped = [r for r in tasks if r.get("model_calls") == 0 or r["status"] == "model_error"]
-        if capped and label != "scripted":
-            notes.append(
-                f"{label}: {len(capped)} of {len(tasks)} tasks got no model answer within the 120 s "
-                "per-call cap (model_error); on this shared, loaded machine the row measures the machine "
-                "as much as the model"
-            )
-    return "; ".join(notes) or None
-
-
-def render(data: dict) -> str:
-    meta = data["meta"]
-    lines = [
-        "# Coding companion: scripted vs embedded model on the task set (bench/data/coding)",
-        "",
-        f"- when: {meta['when']}  machine: {meta['machine']}  load average (1 min) before/after: "
-        f"{meta['load_before']:.2f} / {meta['load_after']:.2f} (other jobs share these cores); "
-        f"bench wall time {meta['wall_s']} s",
-        f"- sandbox: {meta['isolation']}; embedded model: SmolLM2-135M-Instruct Q4_1 (llama.cpp), "
-        f"temperature 0, {meta['embedded_attempts']} attempt(s) of at most {meta['embedded_tokens']} tokens "
-        f"per task, {meta['embedded_tasks']} task(s) per category (120 s per model call); scripted: an "
-        "oracle returning each task's known patch (3 attempts), every task",
-        "- false success claim: the companion reported fixed/generated, but an independent sandboxed "
-        "re-run of the written workspace fails (goal 0)",
-        "",
-        "| model | fix pass | fix false claims | generation (visible tests) | generation (hidden tests) "
-        "| gen false claims | docs answers | docs citations | fix wall s (median / max) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for label, res in data["models"].items():
-        fixes, gen, docs = res["fixes"], res["generation"], res["docs"]
-        lines.append(
-            f"| {label} | {_rate(fixes, 'verified')} | {sum(r['false_claim'] for r in fixes)} "
-            f"| {_rate(gen, 'verified')} | {_rate(gen, 'hidden_pass')} "
-            f"| {sum(r['false_claim'] for r in gen)} "
-            f"| {_rate(docs, 'answer_ok')} | {_rate(docs, 'citation_ok')} | {_wall(fixes)} |"
-        )
-    mig, hostile = data["migrations"], data["hostile"]
-    lines += [
-        "",
-        "Migrations (deterministic; no model): migrated = tests pass after and no deprecated use is left.",
-        "",
-        "| path | migrated | deprecated uses left |",
-        "|---|---|---|",
-        f"| codemods + ruff UP (strata) | {_rate(mig, 'migrated')} | {sum(r['left'] for r in mig)} |",
-        f"| ruff UP alone (baseline) | {_rate(mig, 'ruff_only_migrated')} "
-        f"| {sum(r['ruff_only_left'] for r in mig)} |",
-        "",
-        "| migration | before | after | status | left (strata / ruff alone) |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['id']} | {r['before']} | {r['after']} | {r['status']} | {r['left']} / {r['ruff_only_left']} |"
-        for r in mig
-    ]
-    lines += [
-        "",
-        f"Sandbox containment of hostile snippets: {_rate(hostile, 'contained')} (goal: all)",
-        "",
-        "| snippet | outcome | limits hit | contained | wall s |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['id']} | {r['outcome']} | {', '.join(r['limits_hit']) or '-'} "
-        f"| {r['contained']} | {r['wall_s']} |"
-        for r in hostile
-    ]
-    lines += ["", "Per task (fix / generation / docs), by model:", ""]
-    for label, res in data["models"].items():
-        lines.append(
-            f"- {label}: fixes " + ", ".join(f"{r['id']}={r['status']}" for r in res["fixes"])
-            + "; generation "
-            + ", ".join(f"{r['id']}={r['status']}/hidden {'ok' if r['hidden_pass'] else 'fail'}"
-                                          for r in res["generation"])
-            + "; docs " + ", ".join(r["status"] for r in res["docs"])
-        )  # fmt: skip
-    lines += ["", "Notes:", *[f"- {n}" for n in data["notes"]]]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -422,8 +350,10 @@ def main() -> None:
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--embedded-attempts", type=int, default=1)
     parser.add_argument("--embedded-tokens", type=int, default=128)
-    # The embedded model takes minutes per task on a loaded 2-core machine: a sample by default.
-    parser.add_argument("--embedded-tasks", type=int, default=2, help="tasks per category (0: all)")
+    parser.add_argument("--embedded-tasks", type=int, default=0, help="tasks per category (0: all)")
+    # The embedded model takes from seconds to minutes a task on the shared 2-core machine: it runs
+    # tasks until this budget is spent, and the results say how many were not started.
+    parser.add_argument("--embedded-budget-s", type=int, default=1800)
     args = parser.parse_args()
     started, load_before = time.monotonic(), os.getloadavg()[0]
     tasks = load_tasks()
@@ -433,23 +363,19 @@ def main() -> None:
         url, key, server = start_gateway(scratch / "gateway", oracle)
         try:
             base = {"url": url, "api_key": key, "limits": TASK_LIMITS, "embedding_model": EMBED}
-            models = {
-                "scripted": run_model(
-                    "scripted", CodeSettings(model_id=ORACLE, **base), tasks, oracle, scratch
-                )
-            }
+            scripted = CodeSettings(model_id=ORACLE, **base)
+            models = {"scripted": run_model("scripted", scripted, tasks, oracle, scratch)}
+            baseline = ruff_baseline(tasks, scratch)
+            hostile = bench_hostile(tasks, scratch)
             if not args.skip_embedded:
                 local = CodeSettings(
-                    model_id=LOCAL,
-                    attempts=args.embedded_attempts,
-                    max_tokens=args.embedded_tokens,
-                    timeout_s=120,
-                    **base,
+                    model_id=LOCAL, attempts=args.embedded_attempts, max_tokens=args.embedded_tokens,
+                    timeout_s=120, **base,
+                )  # fmt: skip
+                deadline = time.monotonic() + args.embedded_budget_s
+                models["embedded"] = run_model(
+                    "embedded", local, tasks, oracle, scratch, args.embedded_tasks or None, deadline
                 )
-                sample = args.embedded_tasks or None
-                models["embedded"] = run_model("embedded", local, tasks, oracle, scratch, sample)
-            migrations = bench_migrations(tasks, scratch)
-            hostile = bench_hostile(tasks, scratch)
         finally:
             server.should_exit = True
     data = {
@@ -463,16 +389,20 @@ def main() -> None:
             "embedded_attempts": args.embedded_attempts,
             "embedded_tokens": args.embedded_tokens,
             "embedded_tasks": args.embedded_tasks or "all",
+            "embedded_budget_s": args.embedded_budget_s,
         },
         "models": models,
-        "migrations": migrations,
+        "ruff_baseline": baseline,
         "hostile": hostile,
         "notes": [
             "hostile snippets run under bubblewrap only: running a fork bomb or a disk filler in the weaker "
             "fallback on a shared machine is what the sandbox exists to prevent, so it has no baseline row",
             "the scripted model proves the pipeline (patch parsing, sandboxed verification, write-back, "
-            "retrieval and citations); the embedded 135M model measures what a tiny local model achieves",
+            "the migration hand-off, retrieval and citations); the embedded 135M model measures what a "
+            "tiny local model achieves",
             "docs citations for the scripted model = retrieval placing the answering file in the top 4",
+            "generation is graded on hidden tests written only after the command returned; "
+            "tests/applications/coding/test_code_hidden_tests.py checks no prompt ever contains them",
         ],
     }
     note = capped_note(models)

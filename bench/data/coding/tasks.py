@@ -1,8 +1,9 @@
 """The coding companion's bench task set (hand-written for strata; no external source).
 
 - FIXES: 10 bugs of different classes, each a module + its tests + the known patch (SEARCH/REPLACE).
-- MIGRATIONS: 6 workspaces using removed or deprecated APIs, with tests that pass before and after
-  (``DeprecationWarning`` is not an error here, so "before" measures behaviour, not warnings).
+- MIGRATIONS: 8 workspaces using removed or deprecated APIs, with tests that pass before and after
+  (``DeprecationWarning`` is not an error here, so "before" measures behaviour, not warnings); the
+  last two have no exact rewrite, so the model gets what the rewriters leave (with a known patch).
 - GENERATION: 10 stubs (signature + docstring) with a visible example test, hidden tests used only
   to score, and the known implementation patch.
 - HOSTILE: 12 test snippets and what the sandbox must report for each.
@@ -148,7 +149,36 @@ MIGRATIONS = [
             "def test():\n    assert index(['a', 'b']) == {'a': 0, 'b': 1} and first([]) is None\n",
         },
     },
-]
+    # No exact rewrite exists for these: the rewriters list them and the model is asked ("patch":
+    # the scripted oracle's answer). The tests pass before; done = they pass after, none left.
+    {
+        "id": "loose-version",
+        "files": {
+            "mod.py": "from distutils.version import LooseVersion\n\n\n"
+            "def newer(a, b):\n    return LooseVersion(a) > LooseVersion(b)\n",
+            "test_mod.py": "from mod import newer\n\ndef test():\n"
+            "    assert newer('1.10', '1.9') and not newer('2.0', '2.0') and not newer('0.9', '1.0')\n",
+        },
+        "patch": block("mod.py", "from distutils.version import LooseVersion\n", "")
+        + block(
+            "mod.py", "    return LooseVersion(a) > LooseVersion(b)\n",
+            "    return tuple(map(int, a.split('.'))) > tuple(map(int, b.split('.')))\n",
+        ),
+    },
+    {
+        "id": "imp-find-module",
+        "files": {
+            "mod.py": "import imp\n\n\ndef where(name):\n    return imp.find_module(name)[1]\n",
+            "test_mod.py": "import os\nfrom mod import where\n\ndef test():\n"
+            "    assert os.path.basename(where('json')) == 'json'\n",
+        },
+        "patch": block("mod.py", "import imp\n", "import importlib.util\nimport os\n")
+        + block(
+            "mod.py", "    return imp.find_module(name)[1]\n",
+            "    return os.path.dirname(importlib.util.find_spec(name).origin)\n",
+        ),
+    },
+]  # fmt: skip
 
 
 def _gen(gid: str, stub: str, example: str, hidden: str, search: str, replace: str) -> dict:
