@@ -14,6 +14,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -156,6 +157,9 @@ class OpenAICompatProvider:
             headers=headers,
             timeout=httpx.Timeout(config.timeout_s, connect=10.0),
             transport=transport,
+            # One client serves every tenant: a cookie an upstream sets for one call must not ride
+            # along on another tenant's calls, so none is ever stored.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
 
     def models(self) -> list[ModelInfo]:

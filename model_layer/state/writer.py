@@ -37,6 +37,9 @@ from model_layer.state.records import UsageRecord
 log = logging.getLogger("strata.state.usage")
 
 MAX_BATCH = 512
+# With a journal, a commit waits this long for company: at low concurrency a thread hand-off and a
+# transaction per call cost the event loop more (GIL hand-overs) than the commit is worth sooner.
+JOURNAL_COMMIT_DELAY_S = 0.05
 RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 
 WriteBatch = Callable[[Sequence[UsageRecord], Sequence[Mark | None]], None]
@@ -95,6 +98,8 @@ class UsageWriter:
             return None
 
     async def _flush(self) -> None:
+        if self._journal is not None and len(self._pending) < MAX_BATCH:
+            await asyncio.sleep(JOURNAL_COMMIT_DELAY_S)
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             retired = self._journal.drain_retired() if self._journal is not None else []

@@ -66,7 +66,9 @@ def _answer(body, chunks):
 
 async def completions(request: Request):
     body = await request.json()
-    request.app.state.bodies.append({**body, "auth": request.headers.get("authorization")})
+    request.app.state.bodies.append(
+        {**body, "auth": request.headers.get("authorization"), "cookie": request.headers.get("cookie")}
+    )
     if body["model"] in ERRORS:
         headers = {"retry-after": "2"} if body["model"] == "throttled" else {}
         return JSONResponse(
@@ -98,6 +100,10 @@ async def completions(request: Request):
             ],
         )
     text = body["messages"][-1]["content"]
+    if text == "set a cookie":
+        response = _answer(body, [{"choices": [{"index": 0, "delta": {"content": "ok"}}]}])
+        response.set_cookie("session", "tenant-a-secret")
+        return response
     return _answer(
         body,
         [
@@ -249,3 +255,11 @@ def test_a_non_streaming_call_is_one_plain_upstream_request(server):
     answer = run_(collect(provider.converse_stream(chat("gpt-x", "tent", tools=tools, stream=False))))
     assert answer.stop_reason == "tool_use"
     assert answer.content[0]["toolUse"]["input"] == {"q": "tent"}
+
+
+def test_a_cookie_an_upstream_sets_is_never_sent_on_later_calls(server):
+    """One upstream client serves every tenant: a Set-Cookie from one call must not leak to the next."""
+    provider, bodies, run_ = server
+    run_(collect(provider.converse_stream(chat("gpt-x", "set a cookie", stream=False))))
+    run_(collect(provider.converse_stream(chat("gpt-x", "another tenant", stream=False))))
+    assert [b["cookie"] for b in bodies] == [None, None]
