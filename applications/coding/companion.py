@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from applications.coding.ask import answer_once, run_ask
-from applications.coding.loop import EditTestLoop, LoopSettings
+from applications.coding.loop import EditTestLoop, LoopSettings, fit_chars, over_context
 from applications.coding.migrate import Migration, deprecated_uses, migrate
 from applications.coding.report import CodeReport
 from applications.coding.results import SandboxRun
@@ -27,6 +27,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_MODEL = "local.smollm2-135m-instruct-v1:0"
 DEFAULT_EMBEDDINGS = "amazon.minilm-l6-v2:0"
 EXPLAIN = "Explain what this code does, how and why, for a developer new to it."
+EXPLAINED = "answered by the model (not verified by tests)"
 
 
 @dataclass
@@ -127,7 +128,11 @@ def _explain_target(ws: Workspace, target: str) -> tuple[str, str, int, int]:
 
 
 def run_explain(settings: CodeSettings, workspace: Path, target: str) -> CodeReport:
-    """Explain a file or one of its functions/classes (``PATH[:SYMBOL]``); cites what it read."""
+    """Explain a file or one of its functions/classes (``PATH[:SYMBOL]``); cites what it read.
+
+    A source too long for the model's context window is cut to fit (once) and the citation and a
+    note say which lines were explained.
+    """
     report = CodeReport("explain", str(workspace))
     with Workspace(workspace, settings.limits) as ws:
         try:
@@ -135,8 +140,16 @@ def run_explain(settings: CodeSettings, workspace: Path, target: str) -> CodeRep
         except (ValueError, SyntaxError) as exc:
             report.status, report.message = "not_found", str(exc)
             return report
-        prompt = f"{EXPLAIN}\n\n{path}\n```\n{source}```"
-        answer_once(settings, report, prompt, None, "answered by the model (not verified by tests)")
+    answer_once(settings, report, f"{EXPLAIN}\n\n{path}\n```\n{source}```", None, EXPLAINED)
+    if report.status == "model_error" and over_context(report.message):
+        chars = fit_chars(len(source), report.message, settings.max_tokens)
+        kept = source[:chars].rsplit("\n", 1)[0] + "\n"
+        last = first + kept.count("\n") - 1
+        report.notes.append(
+            f"{path} is too long for the model's context window: lines {first}-{last} explained"
+        )
+        answer_once(settings, report, f"{EXPLAIN}\n\n{path}\n```\n{kept}```", None, EXPLAINED)
+    if report.status == "answered":
         report.citations = [{"path": path, "lines": [first, last]}]
     return report
 

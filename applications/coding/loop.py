@@ -168,7 +168,7 @@ class EditTestLoop:
             if reply is None:
                 if not _over_context(report) or budget <= MIN_CONTEXT_CHARS:
                     return
-                budget = max(MIN_CONTEXT_CHARS, self._smaller(budget, report.notes[-1]))
+                budget = max(MIN_CONTEXT_CHARS, fit_chars(budget, report.notes[-1], self.settings.max_tokens))
                 report.notes.append(
                     f"the prompt was over the model's context window: cut to {budget} characters"
                 )
@@ -180,15 +180,6 @@ class EditTestLoop:
                 {"role": "assistant", "content": [{"text": reply}]},
                 {"role": "user", "content": [{"text": feedback or unmet}]},
             ]
-
-    def _smaller(self, budget: int, error: str) -> int:
-        """The next context budget: scaled to fit when the error says the sizes, else halved."""
-        sizes = _SIZES.search(error)  # llama.cpp's message, as the local provider passes it on
-        if sizes is None:
-            return budget // 2
-        requested, window = int(sizes.group(1)), int(sizes.group(2))
-        room = window - self.settings.max_tokens  # the reply needs its share of the window
-        return int(budget * 0.8 * max(room, window // 4) / requested)
 
     def _try_patch(
         self, ws: Workspace, reply: str, report: CodeReport, tail: int = OUTPUT_TAIL
@@ -216,5 +207,21 @@ _SIZES = re.compile(r"\((\d+) tokens\) exceeds the available context size \((\d+
 
 def _over_context(report: CodeReport) -> bool:
     """Whether the last model call failed for a prompt longer than the model's context window."""
-    last = report.notes[-1].lower() if report.notes else ""
-    return last.startswith("the model call failed") and "context" in last
+    last = report.notes[-1] if report.notes else ""
+    return last.startswith("the model call failed") and over_context(last)
+
+
+def over_context(error: str) -> bool:
+    return "context" in error.lower() and ("exceed" in error.lower() or "too long" in error.lower())
+
+
+def fit_chars(chars: int, error: str, max_tokens: int) -> int:
+    """A smaller character budget for a prompt the model rejected as over its context window:
+    scaled to fit when the error gives the sizes (llama.cpp's message, as the local provider
+    passes it on), else halved."""
+    sizes = _SIZES.search(error)
+    if sizes is None:
+        return chars // 2
+    requested, window = int(sizes.group(1)), int(sizes.group(2))
+    room = window - max_tokens  # the reply needs its share of the window
+    return int(chars * 0.8 * max(room, window // 4) / requested)

@@ -13,6 +13,7 @@ import typer
 
 from applications.coding.ask import NOT_ANSWERED
 from applications.coding.cli import register
+from model_layer.errors import ValidationException
 from strata import cli as strata_cli
 from tests.applications.coding.code_harness import MODEL, live_gateway
 from tests.model_layer.agents.scripted import text
@@ -174,3 +175,31 @@ def test_bad_input_is_one_line(strata, tmp_path):
     assert status == 1 and out.startswith("ask: no_docs")
     status, _, err = strata("explain", "../etc/passwd", "-w", str(nodocs))
     assert status == 1 and "outside the workspace" in err
+
+
+def test_explain_cuts_a_file_too_long_for_the_models_window(strata, gateway, tmp_path):
+    body = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(400))  # 1,600 lines
+    ws = files(tmp_path / "ws", **{"big.py": body})
+
+    def small_window(request):  # what llama.cpp answers for a prompt over its 2,048 tokens
+        size = sum(len(b.get("text", "")) for m in request.messages for b in m["content"])
+        if size > 6000:
+            raise ValidationException(
+                f"the model rejected the request: request ({size // 3} tokens) exceeds the available "
+                "context size (2000 tokens), try increasing it"
+            )
+        return text("Helpers that add constants.")
+
+    gateway.model.policy = small_window
+    try:
+        status, out, _ = strata("explain", "big.py", "-w", str(ws), "--json")
+    finally:
+        gateway.model.policy = None
+    report = json.loads(out)
+    assert (status, report["status"], report["answer"]) == (0, "answered", "Helpers that add constants.")
+    [citation] = report["citations"]
+    first, last = citation["lines"]
+    assert first == 1 and 100 < last < 1600  # the lines that fitted, not the whole file
+    assert f"lines 1-{last} explained" in report["notes"][0]
+    explained = str(gateway.model.requests[-1].messages)
+    assert f"helper_{(last - 2) // 4}(" in explained and "helper_399(" not in explained
