@@ -74,7 +74,11 @@ def _existing(ws: Workspace, chunk: RetrievedChunk) -> str | None:
 
 
 def _citations(answer: str, chunks: list[tuple[str, RetrievedChunk]]) -> list[dict[str, Any]]:
-    cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", answer)})
+    """``[n]`` markers, and retrieved files the answer names by path (small models cite that way)."""
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer)}
+    named = {path for path, _ in chunks if re.search(rf"(?<![\w/.-]){re.escape(path)}(?![\w/-])", answer)}
+    cited |= {next(i for i, (p, _) in enumerate(chunks, 1) if p == path) for path in named}
+    cited = sorted(cited)
     out = []
     for n in cited:
         if 1 <= n <= len(chunks):

@@ -203,3 +203,22 @@ def test_explain_cuts_a_file_too_long_for_the_models_window(strata, gateway, tmp
     assert f"lines 1-{last} explained" in report["notes"][0]
     explained = str(gateway.model.requests[-1].messages)
     assert f"helper_{(last - 2) // 4}(" in explained and "helper_399(" not in explained
+
+
+def test_ask_counts_a_retrieved_file_named_by_path_as_a_citation(strata, tmp_path):
+    ws = files(
+        tmp_path / "ws",
+        **{
+            "README.md": "# Widget\n\nWidget renders charts. Start it with `widget serve --port 8080`.\n",
+            "docs__deploy.md": "# Deploying\n\nDeploy: `widget deploy --region eu-west-1` (needs Docker).\n",
+        },
+    )
+    named = "Run `widget deploy --region eu-west-1`, as (docs/deploy.md) says."
+    status, out, _ = strata("ask", "How do I deploy?", "-w", str(ws), "--json", answers=(named,))
+    report = json.loads(out)
+    assert (status, report["status"]) == (0, "answered")
+    assert [c["path"] for c in report["citations"]] == ["docs/deploy.md"]
+    # A file that was not retrieved (or does not exist) is no citation: the answer is uncited.
+    invented = "Run `widget deploy`, see docs/release.md and mydocs/deploy.md."
+    status, out, _ = strata("ask", "How do I deploy?", "-w", str(ws), "--json", answers=(invented,))
+    assert (status, json.loads(out)["status"], json.loads(out)["citations"]) == (1, "uncited", [])
