@@ -86,7 +86,10 @@ def comparison_answer(question: str, results: list[tuple[str, dict[str, Any]]]) 
 
 def prefetch_calls(tools: ShopTools, text: str, focus: list[str] | None = None) -> list[tuple[str, dict]]:
     """The tool calls the app makes itself for a (non-cart) question."""
-    named = tools.named_products(text)
+    search = search_arguments(tools.catalog, text)
+    # a question with constraints is a search unless it names products beyond doubt
+    constrained = any(k in search for k in ("max_price", "min_price", "attributes"))
+    named = tools.strongly_named(text) if constrained else tools.named_products(text)
     if not named and focus and PRONOUN.search(text):
         named = focus[:2]  # "how heavy is it?" after an answer about one product
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -97,7 +100,7 @@ def prefetch_calls(tools: ShopTools, text: str, focus: list[str] | None = None) 
     if POLICY_WORDS.search(text):
         calls.append(("policy_lookup", {"topic": text}))
     if not calls:
-        calls.append(("search_products", search_arguments(tools.catalog, text)))
+        calls.append(("search_products", search))
     return calls
 
 

@@ -16,6 +16,7 @@ An unknown id or a refused call is an observation (``{"error": …}``), never an
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -40,6 +41,7 @@ STOP_WORDS = (
     "that me my i you your do does can what which how much many about any some one best good"
 )
 STOP = frozenset(re.findall(r"\S+", STOP_WORDS))
+NUMERIC = re.compile(r"^[\d.,-]+$")  # "1.5" of "Cold Brew Jar 1.5 L" names nothing
 NAME_SPLIT = re.compile(r"(?i),|;|&|\band\b|\bor\b|\bplus\b|\bvs\b\.?|\bversus\b")
 Retriever = Callable[[str, int], list[str]]  # (query, k) -> product ids, best first
 
@@ -329,13 +331,38 @@ class ShopTools:
             NUMBER_WORDS[w] == quantity for w in re.findall(r"[a-z]+", text) if w in NUMBER_WORDS
         )
 
+    @functools.cached_property
+    def _descriptive(self) -> frozenset[str]:
+        """Words of attribute names and text values ("insulated", "rechargeable", "down"): they describe
+        products, they don't name one ("an insulated jacket" is a search, not the Insulated Parka)."""
+        found: set[str] = set()
+        for product in self.catalog.products.values():
+            for name, value in product.attributes.items():
+                found |= set(name.lower().split("_"))
+                if isinstance(value, str):
+                    found |= words(value)
+        return frozenset(found)
+
     def _named(self, product: Product, text: str, said: set[str]) -> bool:
         if re.search(rf"\b{re.escape(product.id.lower())}\b", text):
             return True
         category = words(product.category.replace("-", " "))  # "sleeping-bags": "bag" names no one bag
         category |= {w.rstrip("s") for w in category}
-        distinctive = words(product.name) - category - {"kids"}  # "tent" names no one tent
-        return bool({w for w in distinctive if not w.isdigit() and len(w) > 2} & said)
+        distinctive = words(product.name) - category - self._descriptive - {"kids"}  # "tent" names no tent
+        # nor does "pack" name a backpack, nor "1.5" the Cold Brew Jar 1.5 L
+        distinctive = {w for w in distinctive if not any(c.endswith(w) for c in category)}
+        return bool({w for w in distinctive if not NUMERIC.match(w) and len(w) > 2} & said)
+
+    def strongly_named(self, text: str) -> list[str]:
+        """Named products the text names by id or by two words of the name ("Beam 900", "Sandal Trek")."""
+        lowered = text.lower()
+        said = words(lowered) | {w.rstrip("s") for w in words(lowered)}
+        return [
+            pid
+            for pid in self.named_products(text)
+            if re.search(rf"\b{re.escape(pid.lower())}\b", lowered)
+            or len(words(self.catalog.products[pid].name) & said) >= 2
+        ]
 
     def named_products(self, text: str) -> list[str]:
         """Products the text names by id or by a distinctive word of their name.

@@ -137,3 +137,21 @@ def test_the_assistant_answers_a_comparison_without_the_model(shop, gateway):
         "The Trailhead 2 Tent [P001] is lighter: weight 1.35 kg, against 1.95 kg for the other."
     )
     assert len(gateway.model.requests) == before and answer.citations["products"] == ["P001"]
+
+
+@pytest.mark.parametrize(
+    "question, calls",
+    [
+        # "pack" is the category's word (backpacks), not the Featherlite 40 Pack's name
+        ("What volume in litres does the Ridgeline pack have?", [("get_product", "P013")]),
+        # "insulated" describes products: "an insulated hooded jacket" names no Insulated Parka
+        ("An insulated hooded jacket waterproof to at least 10000 mm?", [("search_products", None)]),
+        # constraints and no product named beyond doubt: a search ("1.5" names no Cold Brew Jar 1.5 L)
+        ("Packs of 40 litres or more that weigh under 1.5 kg?", [("search_products", None)]),
+        ("Rechargeable headlamps, at least 600 lumens, less than 100 dollars", [("search_products", None)]),
+        # named beyond doubt, even with a constraint
+        ("Is the Beam 900 under 100 dollars?", [("get_product", "P020")]),
+    ],
+)
+def test_products_named_by_a_question_and_searches_told_apart(tools, question, calls):
+    assert [(name, args.get("product_id")) for name, args in prefetch_calls(tools, question)] == calls
