@@ -26,6 +26,9 @@ def uvicorn_config(app: Any, settings: GatewaySettings, **overrides: Any) -> uvi
         "host": settings.host,
         "port": settings.port,
         "log_level": "warning",
+        # uvicorn's access line is below that level, but its arguments were still built for every
+        # response; strata's own access log (--access-log) is a middleware.
+        "access_log": False,
         "lifespan": "on",
         "http": header_timeout_protocol(settings.header_timeout_s),
         # X-Forwarded-For/-Proto are honoured only from the proxies named (e.g. the load balancer);
