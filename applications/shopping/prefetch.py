@@ -43,6 +43,13 @@ COMPARING = [
     (re.compile(r"(?i)\b(warmer|colder)\b"), ["temp_rating_c"]),  # a lower rating is the warmer bag
 ]
 LOWEST = re.compile(r"(?i)^(lighter|weighs? less|cheaper|costs? less|warmer|colder)$")
+# question words -> the attribute-name word they ask about
+ASKING = {
+    "heavy": "weight", "weigh": "weight", "weighs": "weight", "light": "weight", "temperature": "temp",
+    "warm": "temp", "litres": "volume", "liters": "volume", "bright": "lumens", "fuels": "fuel",
+    "microns": "micron", "cost": "price", "costs": "price", "expensive": "price", "millimetres": "waterproof",
+    "charge": "battery", "cups": "cups", "people": "persons", "sizes": "sizes", "doors": "doors",
+}  # fmt: skip
 UNITS = {
     "kg": "kg", "g": "g", "l": "L", "mm": "mm", "h": "hours", "c": "°C", "cm": "cm", "m2": "m²",
     "micron": "microns", "min": "minutes", "db": "dB",
@@ -164,6 +171,34 @@ def render(results: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def asked_attribute(question: str, attributes: dict[str, Any], name: str = "") -> str | None:
+    """The one attribute a question asks about ("how heavy" -> weight_kg), or None.
+
+    Words of the product's name don't count: "the Insulated Parka" does not ask whether it is insulated.
+    """
+    named = set(re.findall(r"[a-z]+", name.lower()))
+    said = {ASKING.get(w, w) for w in re.findall(r"[a-z]+", question.lower()) if w not in named}
+    scores = {
+        name: len(said & (set(name.lower().split("_")) - {"max", "min", "h", "c", "l", "g", "kg", "mm"}))
+        for name in ("price", *attributes)
+    }
+    best = max(scores.values(), default=0)
+    top = [name for name, n in scores.items() if n == best]
+    return top[0] if best and len(top) == 1 else None
+
+
 def prompt(question: str, results: list[tuple[str, dict[str, Any]]]) -> str:
-    """The shopper's message for the model: the store data first, the question last."""
-    return f"Store data:\n{render(results)}\n\nShopper's question: {question}"
+    """The shopper's message for the model: the store data first, the question last.
+
+    When one product was fetched and the question asks about one of its attributes, that value is
+    repeated as the last line of the data, where the model looks first ("answer: weight: 0.82 kg").
+    """
+    data = render(results)
+    products = [r for name, r in results if name == "get_product" and "error" not in r]
+    if len(products) == 1:
+        product = products[0]
+        asked = asked_attribute(question, product["attributes"], product["name"])
+        if asked is not None:
+            value = product["price"] if asked == "price" else product["attributes"][asked]
+            data += f"\nThe answer: the {product['name']} [{product['id']}] has {_value(asked, value)}"
+    return f"Store data:\n{data}\n\nShopper's question: {question}"

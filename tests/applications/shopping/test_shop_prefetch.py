@@ -9,7 +9,13 @@ from applications.shopping.catalog import load_catalog, load_policies
 from applications.shopping.checks import AnswerChecker, SentenceGate
 from applications.shopping.constraints import search_arguments
 from applications.shopping.loader import DEMO_CATALOG, DEMO_POLICIES
-from applications.shopping.prefetch import PREFETCH_SYSTEM, comparison_answer, prefetch_calls, prompt
+from applications.shopping.prefetch import (
+    PREFETCH_SYSTEM,
+    asked_attribute,
+    comparison_answer,
+    prefetch_calls,
+    prompt,
+)
 from applications.shopping.sessions import SessionStore
 from applications.shopping.tools import ShopTools, Turn
 
@@ -155,3 +161,16 @@ def test_the_assistant_answers_a_comparison_without_the_model(shop, gateway):
 )
 def test_products_named_by_a_question_and_searches_told_apart(tools, question, calls):
     assert [(name, args.get("product_id")) for name, args in prefetch_calls(tools, question)] == calls
+
+
+def test_the_asked_attribute_closes_the_data(tools):
+    turn = Turn("s", "q")
+    results = [("get_product", tools.run("get_product", {"product_id": "P002"}, turn))]
+    text = prompt("How heavy is the Summit Solo ultralight shelter?", results)
+    assert "The answer: the Summit Solo Ultralight Tent [P002] has weight: 0.82 kg" in text
+    assert asked_attribute("How much does it cost?", {"weight_kg": 1}) == "price"
+    # a word of the product's name asks nothing ("Insulated Parka"); nothing asked: no line
+    parka = tools.catalog.products["P047"]
+    fill = "What is the fill power of the Insulated Parka?"
+    assert asked_attribute(fill, parka.attributes, parka.name) is None
+    assert "The answer:" not in prompt("Tell me about the Summit Solo", results)
