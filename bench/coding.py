@@ -345,6 +345,18 @@ def run_model(
     return result
 
 
+NOTES = (
+    "hostile snippets run under bubblewrap only: running a fork bomb or a disk filler in the weaker "
+    "fallback on a shared machine is what the sandbox exists to prevent, so it has no baseline row",
+    "the scripted model proves the pipeline (patch parsing, sandboxed verification, write-back, "
+    "the migration hand-off, retrieval and citations); the embedded 135M model measures what a "
+    "tiny local model achieves",
+    "docs citations for the scripted model = retrieval placing the answering file in the top 4",
+    "generation is graded on hidden tests written only after the command returned; "
+    "tests/applications/coding/test_code_hidden_tests.py checks no prompt ever contains them",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-embedded", action="store_true")
@@ -394,16 +406,7 @@ def main() -> None:
         "models": models,
         "ruff_baseline": baseline,
         "hostile": hostile,
-        "notes": [
-            "hostile snippets run under bubblewrap only: running a fork bomb or a disk filler in the weaker "
-            "fallback on a shared machine is what the sandbox exists to prevent, so it has no baseline row",
-            "the scripted model proves the pipeline (patch parsing, sandboxed verification, write-back, "
-            "the migration hand-off, retrieval and citations); the embedded 135M model measures what a "
-            "tiny local model achieves",
-            "docs citations for the scripted model = retrieval placing the answering file in the top 4",
-            "generation is graded on hidden tests written only after the command returned; "
-            "tests/applications/coding/test_code_hidden_tests.py checks no prompt ever contains them",
-        ],
+        "notes": list(NOTES),
     }
     note = capped_note(models)
     data["notes"] += [note] if note else []
