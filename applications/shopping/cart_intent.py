@@ -38,7 +38,10 @@ REMOVE_RE = re.compile(
     rf"(?i){_LEAD}{_ASK}(?:remove|delete|take out|take off|drop)\b"
     rf"|\b(?:remove|delete|take)\b.*\b(?:from|out of|off)\s+{_CART}"
 )
-EMPTY_RE = re.compile(rf"(?i)\b(?:empty|clear)\s+(?:out\s+)?{_CART}")
+EMPTY_RE = re.compile(
+    rf"(?i)\b(?:empty|clear)\s+(?:out\s+)?{_CART}"
+    r"|\b(?:remove|delete|take out)\s+(?:everything|all(?: the items| items| of it| of them)?)(?:\W|$)"
+)
 VIEW_RE = re.compile(
     rf"(?i)\b(?:what'?s|what is|what are|show(?: me)?|view|see|check|open)\b[^.?!]*\b(?:in\s+)?{_CART}"
     r"|\bmy (?:cart |basket |order )?total\b|\bhow much (?:is|does) (?:my|the) (?:cart|basket|order)\b"
@@ -52,7 +55,9 @@ TAIL_RE = re.compile(
 QUANTITY_RE = re.compile(
     r"(?i)^\s*(?:(\d+)|(a pair of|a couple of|a|an|one|" + "|".join(NUMBER_WORDS) + r"))\s+(?:of\s+)?"
 )
-PRONOUN_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:it|that|this|them|those|these|one)(?:\s+one)?\s*$")
+PRONOUN_RE = re.compile(
+    r"(?i)^\s*(?:the\s+)?(?:it|that|this|them|those|these|one|another|one more)(?:\s+one)?\s*$"
+)
 
 
 @dataclass

@@ -46,6 +46,7 @@ def lines(tools, session: str = "s") -> dict[str, int]:
         ("Actually, remove the tent", "remove"),
         ("take the lantern out of my cart", "remove"),
         ("empty my cart", "empty"),
+        ("please remove everything", "empty"),
         ("What's in my cart?", "view"),
         ("what is my total", "view"),
         ("Should I buy the Beam 900?", None),  # a question about a product, not an order
@@ -82,7 +83,10 @@ def test_several_products_in_one_request_and_it_for_the_previous_answer(tools):
     both = plan(tools, "add the Pour-Over Dripper Set and the Cold Brew Jar")
     assert [c[1]["product_id"] for c in both.calls] == ["P056", "P059"]
     assert plan(tools, "add it to my cart", focus=["P060"]).calls == [("add_to_cart", {"product_id": "P060"})]
-    assert lines(tools) == {"P021": 1, "P030": 1, "P056": 1, "P059": 1, "P060": 1}
+    assert plan(tools, "add another one", focus=["P060"]).calls == [("add_to_cart", {"product_id": "P060"})]
+    assert lines(tools) == {"P021": 1, "P030": 1, "P056": 1, "P059": 1, "P060": 2}
+    plan(tools, "Remove everything, please")
+    assert lines(tools) == {}
 
 
 def test_an_ambiguous_or_unknown_product_is_a_question_back_and_nothing_changes(tools):
