@@ -1,5 +1,6 @@
 """The bedrock-agent-runtime API for knowledge bases: Retrieve, RetrieveAndGenerate,
-RetrieveAndGenerateStream (AWS event-stream framing) and Rerank.
+RetrieveAndGenerateStream (AWS event-stream framing) and Rerank. A guardrail on the query (and, when
+generating, on the answer) is :mod:`model_layer.knowledge.guard`.
 
 Errors render with bedrock-agent-runtime's statuses (:mod:`model_layer.api.collisions`).
 Errors found before the stream's first event are plain HTTP errors; later ones are
@@ -19,6 +20,7 @@ from model_layer.api.deps import TenantDep, request_id
 from model_layer.api.knowledge_deps import KnowledgeDep
 from model_layer.api.streaming import GuardedStreamingResponse
 from model_layer.errors import GatewayError, InternalServerException, ValidationException
+from model_layer.knowledge import guard as kb_guard
 from model_layer.knowledge import paging, rag
 from model_layer.wire import eventstream
 from model_layer.wire.validate import parse_json_body, validate_input
@@ -38,29 +40,47 @@ async def retrieve(
 ) -> dict[str, Any]:
     body = parse_json_body(await request.body())
     validate_input(SERVICE, "Retrieve", body, {"knowledgeBaseId": knowledge_base_id})
-    if body.get("guardrailConfiguration"):
-        raise ValidationException("Guardrails on Retrieve are not supported by this gateway yet")
-    request = paging.fingerprint(knowledge_base_id, body)
-    start = paging.decode(body["nextToken"], request) if body.get("nextToken") else 0
+    fingerprint = paging.fingerprint(knowledge_base_id, body)
+    start = paging.decode(body["nextToken"], fingerprint) if body.get("nextToken") else 0
     query = body["retrievalQuery"]
     if query.get("type", "TEXT") != "TEXT" or "text" not in query:
         raise ValidationException("retrievalQuery.text is required: only TEXT queries are supported")
     search = (body.get("retrievalConfiguration") or {}).get("vectorSearchConfiguration") or {}
     _refuse_unsupported(search)
+    flt = _filter(search)
+    text, guard = await _guarded_query(knowledge, tenant, knowledge_base_id, body, request_id(request))
+    extra = {} if guard is None else {"guardrailAction": guard.action}
+    if text is None:  # the guardrail blocked the query: nothing is retrieved
+        return {"retrievalResults": [], **extra}
     results = await knowledge.retrieve(
         tenant,
         knowledge_base_id,
-        query["text"],
+        text,
         number_of_results=search.get("numberOfResults", 5),
         search_type=search.get("overrideSearchType"),
-        filter=_filter(search),
+        filter=flt,
     )
     wire, following = paging.page(
         [r.to_wire() for r in results], start, knowledge.settings.retrieve_page_bytes
     )
-    if following is None:
-        return {"retrievalResults": wire}
-    return {"retrievalResults": wire, "nextToken": paging.encode(following, request)}
+    if following is not None:
+        extra["nextToken"] = paging.encode(following, fingerprint)
+    return {"retrievalResults": wire, **extra}
+
+
+async def _guarded_query(
+    knowledge: Any, tenant: Any, knowledge_base_id: str, body: dict[str, Any], rid: str | None
+) -> tuple[str | None, kb_guard.QueryGuard | None]:
+    """The query through ``guardrailConfiguration`` (None if blocked; masked if it had to be).
+    The knowledge base and the guardrail are looked up first: a request naming either wrongly
+    is refused before the guardrail's work is done (and its text units recorded)."""
+    text = body["retrievalQuery"]["text"]
+    config = kb_guard.config_from(body.get("guardrailConfiguration"))
+    if config is None:
+        return text, None
+    await knowledge.get_knowledge_base(tenant, knowledge_base_id)
+    guard = await kb_guard.resolve(knowledge.models, tenant, config, "Retrieve", rid)
+    return await kb_guard.check_query(knowledge.models, tenant, guard, text), guard
 
 
 def _filter(search: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """RetrieveAndGenerate(Stream) for the KNOWLEDGE_BASE type: the request's configuration read,
 the session kept (``kb_sessions``), one code path for both: the non-streaming call collects the
-stream. The wire shapes are Bedrock's (``output``, ``citations``, ``sessionId``)."""
+stream. The wire shapes are Bedrock's (``output``, ``citations``, ``sessionId``, and with a
+guardrail ``guardrailAction`` / the stream's ``guardrail`` event: :mod:`~model_layer.knowledge.guard`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model_layer.errors import ResourceNotFoundException, ValidationException
+from model_layer.knowledge import guard as kb_guard
 from model_layer.knowledge.generation import (
     attribute,
     build_messages,
@@ -31,6 +33,7 @@ class Prepared:
     results: list[RetrievalResult]
     chat: ChatRequest
     embedding_model: str  # the KB's, to tell which result each sentence of the answer draws on
+    guard: kb_guard.QueryGuard | None = None  # generationConfiguration.guardrailConfiguration
 
 
 def _kb_config(body: dict[str, Any]) -> dict[str, Any]:
@@ -42,18 +45,13 @@ def _kb_config(body: dict[str, Any]) -> dict[str, Any]:
     kb = config.get("knowledgeBaseConfiguration")
     if not kb:
         raise ValidationException("retrieveAndGenerateConfiguration.knowledgeBaseConfiguration is required")
-    generation = kb.get("generationConfiguration") or {}
-    for where in (generation, kb.get("orchestrationConfiguration") or {}):
-        if where.get("guardrailConfiguration"):
-            raise ValidationException(
-                "Guardrails on RetrieveAndGenerate are not supported by this gateway yet"
-            )
     return kb
 
 
 async def prepare(knowledge: Any, tenant: Tenant, body: dict[str, Any], request_id: str | None) -> Prepared:
+    """Everything the answer needs; what the request got wrong is refused before any work (the
+    guardrail's input check, retrieval, the model call)."""
     kb_config = _kb_config(body)
-    question = body["input"]["text"]
     session_id = body.get("sessionId")
     turns: list[dict[str, str]] = []
     if session_id:
@@ -64,30 +62,26 @@ async def prepare(knowledge: Any, tenant: Tenant, body: dict[str, Any], request_
     else:
         session_id = str(uuid.uuid4())
     kb = await knowledge.get_knowledge_base(tenant, kb_config["knowledgeBaseId"])
-    search = (kb_config.get("retrievalConfiguration") or {}).get("vectorSearchConfiguration") or {}
-    query = (
-        f"{turns[-1]['question']} {question}" if turns else question
-    )  # a follow-up leans on the last question
-    results = await knowledge.retrieve(
-        tenant,
-        kb_config["knowledgeBaseId"],
-        query,
-        number_of_results=search.get("numberOfResults", 5),
-        search_type=search.get("overrideSearchType"),
-        filter=search.get("filter"),
-    )
     generation = kb_config.get("generationConfiguration") or {}
     template = (generation.get("promptTemplate") or {}).get("textPromptTemplate")
     if template is not None and "$search_results$" not in template:
         raise ValidationException("promptTemplate.textPromptTemplate must contain $search_results$")
-    inference = (generation.get("inferenceConfig") or {}).get("textInferenceConfig") or {}
     model = knowledge.models.get_model(foundation_model_id(kb_config["modelArn"]), tenant)
     if model.kind != "chat":
         raise ValidationException(f"The model {kb_config['modelArn']} cannot generate text")
+    guard, question = None, body["input"]["text"]
+    config = kb_guard.config_from(generation.get("guardrailConfiguration"))
+    if config is not None:
+        guard = await kb_guard.resolve(knowledge.models, tenant, config, "RetrieveAndGenerate", request_id)
+        question = await kb_guard.check_query(knowledge.models, tenant, guard, question)
+    results: list[RetrievalResult] = []
+    if question is not None:  # a blocked question retrieves nothing and never reaches the model
+        results = await _retrieve(knowledge, tenant, kb_config, turns, question)
+    inference = (generation.get("inferenceConfig") or {}).get("textInferenceConfig") or {}
     chat = ChatRequest(
         model_id=model.model_id,
-        messages=build_messages(turns, question),
-        system=[{"text": build_system(template, results, question)}],
+        messages=build_messages(turns, question or ""),
+        system=[{"text": build_system(template, results, question or "")}],
         max_tokens=inference.get("maxTokens") or None,
         temperature=inference.get("temperature"),
         top_p=inference.get("topP"),
@@ -95,7 +89,24 @@ async def prepare(knowledge: Any, tenant: Tenant, body: dict[str, Any], request_
         extra=generation.get("additionalModelRequestFields") or {},
         request_id=request_id,
     )
-    return Prepared(session_id, question, turns, results, chat, kb.embedding_model_id)
+    return Prepared(session_id, question or "", turns, results, chat, kb.embedding_model_id, guard)
+
+
+async def _retrieve(
+    knowledge: Any, tenant: Tenant, kb_config: dict[str, Any], turns: list[dict[str, str]], question: str
+) -> list[RetrievalResult]:
+    search = (kb_config.get("retrievalConfiguration") or {}).get("vectorSearchConfiguration") or {}
+    query = (
+        f"{turns[-1]['question']} {question}" if turns else question
+    )  # a follow-up leans on the last question
+    return await knowledge.retrieve(
+        tenant,
+        kb_config["knowledgeBaseId"],
+        query,
+        number_of_results=search.get("numberOfResults", 5),
+        search_type=search.get("overrideSearchType"),
+        filter=search.get("filter"),
+    )
 
 
 async def similarity(
@@ -118,18 +129,40 @@ async def similarity(
 async def generate(
     knowledge: Any, tenant: Tenant, prepared: Prepared
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """Stream events as (name, payload): ``output`` text deltas, then one ``citation`` per cited
-    sentence. The session is saved once the answer is complete."""
+    """Stream events as (name, payload): ``output`` text deltas, with a guardrail one ``guardrail``
+    event (its action), then one ``citation`` per cited sentence — none when the guardrail blocked
+    the question or the answer. The session is saved once the answer is complete."""
+    guard = prepared.guard
+    if guard is not None and guard.query_blocked:
+        yield "output", {"text": guard.blocked_input_message}
+        yield "guardrail", {"action": guard.action}
+        await _save(knowledge, tenant, prepared, None)  # the session lives on, without the blocked turn
+        return
     events = await knowledge.models.converse_stream(tenant, prepared.chat, "RetrieveAndGenerate")
+    if guard is not None:
+        events = kb_guard.guard_answer(knowledge.models, tenant, guard, events)
     parts: list[str] = []
     async for delta in text_deltas(events):
         parts.append(delta)
         yield "output", {"text": delta}
     answer = "".join(parts)
+    if guard is not None:
+        yield "guardrail", {"action": guard.action}
+        if guard.answer_blocked:
+            await _save(knowledge, tenant, prepared, guard.blocked_output_message)
+            return
     cosine = await similarity(knowledge, tenant, prepared, answer)
     for citation in attribute(answer, prepared.results, cosine):
         yield "citation", {**citation, "citation": citation}
-    turns = [*prepared.turns, {"question": prepared.question, "answer": answer}][-20:]
+    await _save(knowledge, tenant, prepared, answer)
+
+
+async def _save(knowledge: Any, tenant: Tenant, prepared: Prepared, answer: str | None) -> None:
+    """The session's turns with this one (the question as checked: masked, if it was), unless
+    ``answer`` is None."""
+    turns = prepared.turns
+    if answer is not None:
+        turns = [*turns, {"question": prepared.question, "answer": answer}][-20:]
     await asyncio.to_thread(knowledge.store.put_session, tenant.tenant_id, prepared.session_id, turns)
 
 
@@ -142,6 +175,12 @@ async def retrieve_and_generate(
     async for name, payload in generate(knowledge, tenant, prepared):
         if name == "output":
             text.append(payload["text"])
-        else:
+        elif name == "citation":
             citations.append({k: v for k, v in payload.items() if k != "citation"})
-    return {"output": {"text": "".join(text)}, "citations": citations, "sessionId": prepared.session_id}
+    answer: dict[str, Any] = {"output": {"text": "".join(text)}, "citations": citations}
+    guard = prepared.guard
+    if guard is not None:
+        if guard.answer_blocked:  # the whole answer is the blocked message, as Bedrock answers it
+            answer["output"]["text"] = guard.blocked_output_message
+        answer["guardrailAction"] = guard.action
+    return {**answer, "sessionId": prepared.session_id}

@@ -108,21 +108,6 @@ def test_session_follow_up_and_stream(kb_gateway, indexed):
         )
 
 
-def test_guardrails_on_rag_are_refused_clearly_until_they_exist(kb_gateway, indexed):
-    kb_id, _ = indexed
-    with pytest.raises(kb_gateway.runtime.exceptions.ValidationException) as exc:
-        kb_gateway.runtime.retrieve_and_generate(
-            input={"text": "q"},
-            retrieveAndGenerateConfiguration=_rag_config(
-                kb_id,
-                generationConfiguration={
-                    "guardrailConfiguration": {"guardrailId": "abc", "guardrailVersion": "DRAFT"}
-                },
-            ),
-        )
-    assert "Guardrails" in exc.value.response["Error"]["Message"]
-
-
 def test_tags_on_a_knowledge_base_and_dispatch_by_arn(kb_gateway):
     agent, runtime = kb_gateway.agent, kb_gateway.runtime
     kb = agent.create_knowledge_base(
