@@ -1,7 +1,7 @@
 """Benchmark: what the gateway costs, against a bare pass-through, LiteLLM's proxy and the raw engine.
 
-    .venv/bin/python bench/gateway_bench.py [--requests 600] [--concurrency 16] [--rounds 3]
-                                            [--skip-thin] [--skip-litellm] [--skip-stream]
+    .venv/bin/python bench/gateway_bench.py [--requests 600] [--concurrency 16] [--rounds 5]
+                                            [--sequential 300] [--skip-thin] [--skip-litellm] [--skip-stream]
                                             [--stream-runs 8] [--profile-requests 0]
 
 1. Overhead. A tiny OpenAI-shaped upstream on loopback answers every chat completion at once
@@ -179,11 +179,12 @@ async def _load(
 
 
 def measure(
-    url: str, headers: dict[str, str], requests: int, concurrency: int, servers: dict[str, int]
+    url: str, headers: dict[str, str], args: argparse.Namespace, servers: dict[str, int]
 ) -> dict[str, float]:
     """One round on one target; ``servers`` (role → pid) are charged CPU for the concurrent phase."""
     asyncio.run(_load(url, headers, 30, 4, strict=True))  # warm-up: connections, caches, lazy imports
-    sequential, _, failed_c1 = asyncio.run(_load(url, headers, max(50, requests // 6), 1))
+    requests, concurrency = args.requests, args.concurrency
+    sequential, _, failed_c1 = asyncio.run(_load(url, headers, args.sequential, 1))
     cpu_before = {role: tree_cpu_s(pid) for role, pid in servers.items()}
     loaded, wall, failed = asyncio.run(_load(url, headers, requests, concurrency))
     cpu = {
@@ -294,9 +295,9 @@ def overhead(args: argparse.Namespace, work: Path) -> dict:
         for r in range(args.rounds):
             for name, (url, headers, pid) in targets.items():
                 servers = {"upstream": up.pid} | ({"gateway": pid} if pid else {})
-                result = measure(url, headers, args.requests, args.concurrency, servers)
+                result = measure(url, headers, args, servers)
                 rounds[name].append(result)
-                sent_to_strata += (30 + max(50, args.requests // 6) + args.requests) * (name == "strata")
+                sent_to_strata += (30 + args.sequential + args.requests) * (name == "strata")
                 print(
                     f"  round {r + 1} {name:8s} " + "  ".join(f"{k}={v:.2f}" for k, v in result.items()),
                     flush=True,
@@ -333,7 +334,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--sequential", type=int, default=300, help="requests at concurrency 1 per round (the added p50)"
+    )
     parser.add_argument("--stream-runs", type=int, default=8)
     parser.add_argument("--skip-thin", action="store_true", help="no thin pass-through proxy target")
     parser.add_argument("--skip-litellm", action="store_true")

@@ -81,7 +81,7 @@ def _overhead_lines(args: argparse.Namespace, over: dict) -> tuple[list[str], li
     metering = over["metering"]
     lines = [
         f"- overhead: {args.rounds} alternating rounds a target; each round 30 warm-up, "
-        f"{max(50, args.requests // 6)} sequential, {args.requests} at concurrency {args.concurrency}; "
+        f"{args.sequential} sequential, {args.requests} at concurrency {args.concurrency}; "
         "medians of the rounds; CPU ms/req = CPU (user+sys, /proc, process tree) used during the "
         "concurrent phase / requests",
         "- upstream: raw ASGI app answering a fixed chat completion at once (its own process)",
