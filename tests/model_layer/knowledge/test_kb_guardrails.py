@@ -26,6 +26,7 @@ from tests.model_layer.knowledge.conftest import (
 )
 from tests.model_layer.knowledge.docs import write_corpus
 from tests.model_layer.live import serve_app
+from tests.model_layer.state.pg_server import fresh_database, running_postgres
 
 BLOCKED_IN = "Sorry, I can't answer questions about that."
 BLOCKED_OUT = "That answer was withheld."
@@ -48,6 +49,8 @@ GUARDRAIL = {
     "blockedInputMessaging": BLOCKED_IN,
     "blockedOutputsMessaging": BLOCKED_OUT,
 }
+FILLER = " ".join(["the sourdough starter needs flour and water every day"] * 30)  # ~1,600 chars
+LONG_REPLIES = {"early": f"The secret sauce: {FILLER}.", "late": f"{FILLER}. The secret sauce."}
 INVESTMENT = "Is it a good idea to put my whole bonus into Nvidia shares?"
 CLEAN = "Which telescope sees infrared light?"
 
@@ -60,7 +63,7 @@ def live(tmp_path_factory):
     write_corpus(docs)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("STRATA_KB_FOLDER_ROOTS", str(docs))
-        gw = build_gateway(root / "home", kb_models())
+        gw = build_gateway(root / "home", _models_with_long_replies())
         with serve_app(gw.app) as url:
             agent, runtime = boto_clients(url, gw.keys)
             kb_id = create_kb(agent)
@@ -71,6 +74,15 @@ def live(tmp_path_factory):
             bedrock = _client(url, gw.keys, "bedrock")
             gid = bedrock.create_guardrail(**GUARDRAIL)["guardrailId"]
             yield gw, url, runtime, kb_id, gid
+
+
+def _models_with_long_replies():
+    """The KB's models plus two fixed-reply models whose answers are longer than one text unit."""
+    config = kb_models()
+    for name, reply in LONG_REPLIES.items():
+        config["providers"].append({"name": name, "type": "fake", "reply": reply})
+        config["models"].append({"id": f"fake.{name}-v1:0", "provider": name})
+    return config
 
 
 def _client(url, keys, service):
@@ -88,7 +100,7 @@ def _guard(gid, version="DRAFT"):
     return {"guardrailId": gid, "guardrailVersion": version}
 
 
-def _rag(kb_id, guardrail=None):
+def _rag(kb_id, guardrail=None, model=CHAT_MODEL):
     generation = (
         {} if guardrail is None else {"generationConfiguration": {"guardrailConfiguration": guardrail}}
     )
@@ -96,7 +108,7 @@ def _rag(kb_id, guardrail=None):
         "type": "KNOWLEDGE_BASE",
         "knowledgeBaseConfiguration": {
             "knowledgeBaseId": kb_id,
-            "modelArn": f"arn:aws:bedrock:us-east-1::foundation-model/{CHAT_MODEL}",
+            "modelArn": f"arn:aws:bedrock:us-east-1::foundation-model/{model}",
             **generation,
         },
     }
@@ -110,9 +122,9 @@ def _evaluations(gw):
     return gw.parts.service.guardrails.store.units("acme")["evaluations"]
 
 
-def _stream(runtime, kb_id, text, guardrail, **kw):
+def _stream(runtime, kb_id, text, guardrail, model=CHAT_MODEL):
     response = runtime.retrieve_and_generate_stream(
-        input={"text": text}, retrieveAndGenerateConfiguration=_rag(kb_id, guardrail), **kw
+        input={"text": text}, retrieveAndGenerateConfiguration=_rag(kb_id, guardrail, model)
     )
     out = {"text": "", "citations": [], "guardrail": [], "sessionId": response["sessionId"]}
     for event in response["stream"]:
@@ -337,3 +349,61 @@ def test_stream_guardrail_event(live):
 
     blocked = _stream(runtime, kb_id, "Tell me the secret sauce of sourdough", _guard(gid))
     assert blocked == {**blocked, "text": BLOCKED_OUT, "citations": [], "guardrail": ["INTERVENED"]}
+
+
+def test_a_block_inside_a_long_answer(live):
+    """The answer is checked a text unit (1,000 characters) at a time. A block in the first unit
+    stops the model there and nothing of the answer is sent; a block in a later unit follows the
+    units that passed on the stream, while the whole non-streamed answer is the blocked message."""
+    gw, _, runtime, kb_id, gid = live
+    question = "How do I keep a sourdough starter?"
+    early, late = LONG_REPLIES["early"], LONG_REPLIES["late"]
+    stopped = _stream(runtime, kb_id, question, _guard(gid), "fake.early-v1:0")
+    assert stopped == {**stopped, "text": BLOCKED_OUT, "citations": [], "guardrail": ["INTERVENED"]}
+    chat = next(u for u in gw.usage.records(tenant_id="acme", limit=20) if u.model_id == "fake.early-v1:0")
+    assert 0 < chat.output_tokens < len(early.split())  # the model was stopped at the first unit
+
+    streamed = _stream(runtime, kb_id, question, _guard(gid), "fake.late-v1:0")
+    assert streamed["guardrail"] == ["INTERVENED"] and streamed["citations"] == []
+    passed = streamed["text"].removesuffix(BLOCKED_OUT)
+    assert passed and late.startswith(passed) and len(passed) <= 1000
+    whole = runtime.retrieve_and_generate(
+        input={"text": question}, retrieveAndGenerateConfiguration=_rag(kb_id, _guard(gid), "fake.late-v1:0")
+    )
+    assert whole["output"]["text"] == BLOCKED_OUT and whole["citations"] == []
+    assert "secret sauce" not in str(gw.app.state.knowledge.store.get_session("acme", whole["sessionId"]))
+
+
+def test_guarded_rag_state_on_postgresql(tmp_path):
+    """Sessions (the masked question) and text units land in PostgreSQL as in SQLite."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_corpus(docs)
+    with running_postgres() as admin, pytest.MonkeyPatch.context() as env:
+        env.setenv("STRATA_STATE_URL", fresh_database(admin))
+        env.setenv("STRATA_KB_FOLDER_ROOTS", str(docs))
+        gw = build_gateway(tmp_path / "home", kb_models())
+        assert gw.parts.keystore.state.db.dialect == "postgresql"
+        with serve_app(gw.app) as url:
+            agent, runtime = boto_clients(url, gw.keys)
+            kb_id = create_kb(agent)
+            ds_id = agent.create_data_source(
+                knowledgeBaseId=kb_id, name="f", dataSourceConfiguration=folder_source(docs)
+            )["dataSource"]["dataSourceId"]
+            assert ingest(agent, kb_id, ds_id)["status"] == "COMPLETE"
+            gid = _client(url, gw.keys, "bedrock").create_guardrail(**GUARDRAIL)["guardrailId"]
+            denied = runtime.retrieve_and_generate(
+                input={"text": INVESTMENT}, retrieveAndGenerateConfiguration=_rag(kb_id, _guard(gid))
+            )
+            assert denied["output"]["text"] == BLOCKED_IN
+            masked = runtime.retrieve_and_generate(
+                input={"text": "Is spilled coffee covered? Mail ann@example.com"},
+                retrieveAndGenerateConfiguration=_rag(kb_id, _guard(gid)),
+                sessionId=denied["sessionId"],
+            )
+            assert masked["guardrailAction"] == "INTERVENED" and masked["citations"]
+            turns = gw.app.state.knowledge.store.get_session("acme", denied["sessionId"])
+            assert turns == [
+                {"question": "Is spilled coffee covered? Mail {EMAIL}", "answer": masked["output"]["text"]}
+            ]
+            assert _evaluations(gw) == 3  # the blocked question; the masked one and its answer
