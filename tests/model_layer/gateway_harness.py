@@ -54,12 +54,17 @@ class Gateway:
 
     @property
     def usage(self):
-        """The usage records (``summarize``, ``records``) in this gateway's state, once every call
-        metered so far is committed (with the usage journal, a commit follows its response)."""
-        writer = getattr(self.parts.service.meter, "writer", None)
-        if writer is not None:
-            assert writer.wait_committed(10), "usage records not committed within 10 s"
-        return self.parts.keystore.state.usage
+        """The usage records (``summarize``, ``records``) in this gateway's state."""
+        return committed_usage(self.parts)
+
+
+def committed_usage(parts: Parts):
+    """The usage store of a gateway's state once every call it metered so far is committed (with
+    the usage journal, the commit follows the response by up to a few tens of milliseconds)."""
+    writer = getattr(parts.service.meter, "writer", None)
+    if writer is not None:
+        assert writer.wait_committed(10), "usage records not committed within 10 s"
+    return parts.keystore.state.usage
 
 
 def build_gateway(home: Path, config: dict[str, Any] | None = None, **limits: Any) -> Gateway:

@@ -26,6 +26,7 @@ from model_layer.providers.registry import ModelRouter
 from model_layer.settings import GatewaySettings
 from tests.model_layer.agents import functions
 from tests.model_layer.agents.scripted import ScriptedProvider
+from tests.model_layer.gateway_harness import committed_usage
 from tests.model_layer.live import serve_app
 
 PLANNER = "scripted.planner-v1:0"
@@ -69,7 +70,7 @@ class AgentGateway:
 
     @property
     def usage(self):
-        return self.parts.keystore.state.usage
+        return committed_usage(self.parts)
 
 
 def boto_clients(url: str, keys: Any, read_timeout: float = 60) -> tuple[Any, Any]:

@@ -25,6 +25,7 @@ from model_layer.state import UsageStore
 from model_layer.tenancy.buckets import BucketStore, InProcessBuckets
 from model_layer.tenancy.limiter import RateLimiter
 from model_layer.tenancy.metrics import GatewayMetrics
+from tests.model_layer.gateway_harness import committed_usage
 
 CHAT_MODEL = "fake.echo-v1:0"
 PRICED_MODEL = "fake.priced-v1:0"  # $3 / $15 per 1M tokens, like a mid-size hosted model
@@ -61,9 +62,7 @@ class G2Gateway:
     def usage(self) -> UsageStore:
         """The usage store, once every call metered so far is committed (with the usage journal,
         the commit follows the response)."""
-        writer = getattr(self.gateway.service.meter, "writer", None)
-        if writer is not None:
-            assert writer.wait_committed(10), "usage records not committed within 10 s"
+        committed_usage(self.gateway)
         return self.usage_store
 
     def issue(self, tenant_id: str, **limits: Any) -> IssuedKeys:
