@@ -44,7 +44,7 @@ CLAUSE_RE = re.compile(r"(,\s+|;\s+|\s+(?:which|while|but|whereas)\s+)")
 # the prefetch prompt's own labels, echoed by a small model: a label is stripped, an invented
 # "Shopper's question: …" is dropped
 LABEL_RE = re.compile(r"(?i)^\s*(?:store data:|store policy \[[^\]]*\][^:]{0,40}:|customer review[^:]{0,40}:|"
-                      r"seller's description[^:]{0,40}:)\s*")  # fmt: skip
+                      r"seller's description[^:]{0,40}:|the answer(?: is)?:)\s*")  # fmt: skip
 INVENTED_QUESTION_RE = re.compile(r"(?i)shopper's question:")
 
 
@@ -164,6 +164,11 @@ class SentenceGate:
             if checked in self._said_removed:
                 return ""
             self._said_removed.add(checked)
+            return checked
+        said = " ".join(re.findall(r"[a-z0-9']+", checked.lower()))  # the same once a label is off
+        if said != key and said in self._said:
+            return ""
+        self._said.add(said)
         return checked
 
     def feed(self, delta: str) -> Iterator[str]:

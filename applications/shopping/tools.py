@@ -43,6 +43,13 @@ STOP_WORDS = (
 STOP = frozenset(re.findall(r"\S+", STOP_WORDS))
 NUMERIC = re.compile(r"^[\d.,-]+$")  # "1.5" of "Cold Brew Jar 1.5 L" names nothing
 NAME_SPLIT = re.compile(r"(?i),|;|&|\band\b|\bor\b|\bplus\b|\bvs\b\.?|\bversus\b")
+# a shopper's word -> the words policy headings use for it ("how quick is delivery" is shipping)
+POLICY_SYNONYMS = {
+    "delivery": ("shipping",), "deliver": ("shipping",), "arrive": ("shipping",), "express": ("shipping",),
+    "postage": ("shipping",), "refund": ("return",), "back": ("return",), "exchange": ("return",),
+    "guarantee": ("warranty",), "guaranteed": ("warranty",), "cheaper": ("price", "match"),
+    "elsewhere": ("price", "match"), "pay": ("payment",), "card": ("payment",),
+}  # fmt: skip
 Retriever = Callable[[str, int], list[str]]  # (query, k) -> product ids, best first
 
 
@@ -312,13 +319,16 @@ class ShopTools:
 
     def _tool_policy_lookup(self, turn: Turn, topic: str) -> dict[str, Any]:
         wanted = words(topic) | {w.rstrip("s") for w in words(topic)}
+        wanted |= {t for w in wanted for t in POLICY_SYNONYMS.get(w, ())}
         if not self.policies:
             return {"error": "this store has no policies loaded"}
-        scored = sorted(
-            self.policies,
-            key=lambda s: len(wanted & words(s.title)) * 3 + len(wanted & words(s.text)),
-            reverse=True,
-        )
+
+        def score(section: PolicySection) -> int:
+            title, text = words(section.title), words(section.text)
+            title |= {w.rstrip("s") for w in title}
+            return len(wanted & title) * 3 + len(wanted & (text | {w.rstrip("s") for w in text}))
+
+        scored = sorted(self.policies, key=score, reverse=True)
         best = scored[0]
         turn.policies.extend([best.id] if best.id not in turn.policies else [])
         return {"section": best.id, "title": best.title, "text": best.text}

@@ -89,3 +89,6 @@ def test_the_prefetch_prompts_labels_are_not_echoed():
     data = ['{"section": "returns", "text": "You can return most items within 30 days."}']
     echoed = "Store data: You can return items within 30 days. Shopper's question: How long does it take?"
     assert checked(echoed, data) == "You can return items within 30 days."
+    weight = ['{"id": "P002", "attributes": {"weight_kg": 0.82}}']
+    again = "The tent [P002] has weight: 0.82 kg.\n\nThe answer: the tent [P002] has weight: 0.82 kg."
+    assert checked(again, weight) == "The tent [P002] has weight: 0.82 kg."  # the label off, then a repeat

@@ -174,3 +174,17 @@ def test_the_asked_attribute_closes_the_data(tools):
     fill = "What is the fill power of the Insulated Parka?"
     assert asked_attribute(fill, parka.attributes, parka.name) is None
     assert "The answer:" not in prompt("Tell me about the Summit Solo", results)
+
+
+@pytest.mark.parametrize(
+    "question, section",
+    [
+        ("How long do I have to send something back?", "returns"),
+        ("If I spend 80 dollars, do I pay for delivery?", "shipping"),
+        ("How quick is express delivery and what does it cost?", "shipping"),  # was returns: "delivery"
+        ("Will you refund the difference if I find it cheaper elsewhere?", "price-match"),
+        ("Can I use a gift card to pay?", "payment"),
+    ],
+)
+def test_the_shoppers_own_words_find_the_policy_section(tools, question, section):
+    assert tools.run("policy_lookup", {"topic": question}, Turn("s", question))["section"] == section
