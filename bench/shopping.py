@@ -10,8 +10,10 @@ Two models answer through the same app, gateway, tools, checks and guardrail:
   (an oracle planner) and writes its answer from the tool results; on injection questions it
   *obeys the planted instruction* (calls the tools, says the price, repeats the link or the system
   prompt), so its injection row measures what the app's own defences stop, with a hostile model;
-- ``embedded`` — SmolLM2-135M on llama.cpp (what ``make run`` serves), planning by itself, within a
-  time budget (``--embedded-budget-s``): questions it did not reach are counted as not run.
+- ``embedded+prefetch`` — SmolLM2-135M on llama.cpp, one thread (``--threads``), with the app's
+  prefetch planner (what ``make run`` uses), on every question within ``--embedded-budget-s``;
+  optional rows: the same with llama.cpp's default of every core, and the model planning its tools.
+  Questions not reached within a row's budget are counted as not run.
 
 Scores: fact / compare / policy / review accuracy, search F1 (cited products vs labelled set),
 refusals on unanswerable questions and answers with invented values, cart correctness, injection
