@@ -435,7 +435,12 @@ def write(result: dict[str, Any]) -> None:
             "|---|---|---|",
             f"| {e['none_total_p50_ms']} | {e['guarded_total_p50_ms']} | {e['added_p50_ms']} |",
             "",
-            f"Same answer on both sides: {e['same_answer']} of {e['questions']}.",
+            f"Same answer on both sides: {e['same_answer']} of {e['questions']}."
+            + (
+                " Where they differ (the ticket line changes the greedy answer), the difference is mostly answer length, not the guardrail: read the guardrail's own cost in the echo table above."
+                if e["same_answer"] < e["questions"]
+                else ""
+            ),
             "",
             f"Interventions with `{TIMED}`: {len(e['guarded_interventions'])}."
             + "".join(f"\n\n- {q!r} answered {t[:200]!r}" for q, t in e["guarded_interventions"]),
