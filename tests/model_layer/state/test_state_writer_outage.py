@@ -3,25 +3,13 @@ the spool file survives a crash in the middle of an append."""
 
 from __future__ import annotations
 
-import time
-
-import pytest
 from sqlalchemy.exc import OperationalError
 
-from model_layer.state import UsageRecord, open_database, sqlite_url
 from model_layer.state.usage import UsageStore
 from model_layer.state.writer import UsageWriter
+from tests.model_layer.state.usage_rows import usage_record
 
-
-def _record(i: int) -> UsageRecord:
-    return UsageRecord(time.time(), "acme", "AKIA1", "m", "Converse", i, 1, 0, 0, 0.001, 5, "complete")
-
-
-@pytest.fixture
-def store(tmp_path):
-    db = open_database(sqlite_url(tmp_path / "state.db"))
-    yield UsageStore(db)
-    db.dispose()
+_record = usage_record
 
 
 class Database:
