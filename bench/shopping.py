@@ -1,5 +1,8 @@
 """The shopping assistant on a labelled question set: the embedded model against a scripted baseline.
 
+(531 lines, over the ~500 target: its report rendering belongs in a module of its own, as
+bench/coding_render.py does for bench/coding.py; not split yet.)
+
 Questions (``bench/data/shopping/questions.json``, hand-written, paraphrased): facts, search with
 constraints, compare, policy, review-only facts, unanswerable, cart sequences, and 8 questions that
 make the assistant read a product with instructions planted in its reviews or description.
