@@ -1,4 +1,4 @@
-"""Any OpenAI-compatible server (Ollama, vLLM, llama-server, TGI, OpenAI) over httpx.
+"""Any OpenAI-compatible server (Ollama, vLLM, llama-server, TGI, OpenAI) over HTTP (aiohttp).
 
 Chat streams ``POST {base_url}/chat/completions`` (SSE, ``stream_options.include_usage``) through
 the shared :class:`StreamTranslator`; embeddings use ``POST {base_url}/embeddings``. Upstream
@@ -6,6 +6,7 @@ errors map to gateway errors: 429 → Throttling (with Retry-After), 503 → Ser
 other 5xx → ModelError (with ``originalStatusCode``), 408/timeouts → ModelTimeout, 400/413/422 →
 Validation, 404 → ResourceNotFound, unreachable → ServiceUnavailable (retryable). Only a
 validation error carries the upstream's words; the base URL and other details go to the log.
+The HTTP client (aiohttp, no cookies, one pool per loop) is :mod:`.upstream_http`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Literal
 
-import httpx
 from pydantic import Field
 
 from model_layer.config import ModelConfig, ProviderConfigBase
@@ -41,6 +41,7 @@ from model_layer.providers.openai_format import (
     to_openai_messages,
     usage_from_openai,
 )
+from model_layer.providers.upstream_http import TRANSPORT_ERRORS, UpstreamHTTP, is_timeout, lines
 from model_layer.types import ChatRequest, EmbeddingResult, MessageStart, Metadata, ModelInfo, StreamEvent
 
 
@@ -54,7 +55,7 @@ class OpenAIProviderConfig(ProviderConfigBase):
     timeout_s: float = Field(120.0, gt=0)
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after-ms") or headers.get("retry-after")
     if not value:
         return None
@@ -66,7 +67,7 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 
 
 def upstream_error(
-    status: int, body: str, headers: httpx.Headers | None = None, request_id: str | None = None
+    status: int, body: str, headers: Mapping[str, str] | None = None, request_id: str | None = None
 ) -> GatewayError:
     """An upstream HTTP error → the gateway error a Bedrock client expects (see ``common``)."""
     try:
@@ -78,7 +79,7 @@ def upstream_error(
     if status in (400, 413, 422):
         return ValidationException(f"The model rejected the request: {refusal_text(message)}")
     if status == 429:
-        retry_after = _retry_after(headers or httpx.Headers())
+        retry_after = _retry_after(headers or {})
         return ThrottlingException("The upstream model is busy; retry later.", retry_after_s=retry_after)
     if status == 503:
         return ServiceUnavailableException("The upstream model is unavailable; retry later.")
@@ -91,9 +92,9 @@ def upstream_error(
     )
 
 
-def transport_error(exc: httpx.HTTPError, base_url: str, request_id: str | None = None) -> GatewayError:
+def transport_error(exc: BaseException, base_url: str, request_id: str | None = None) -> GatewayError:
     log_upstream(f"upstream model at {base_url} could not be reached", type(exc).__name__, request_id, exc)
-    if isinstance(exc, httpx.TimeoutException):
+    if is_timeout(exc):
         return ModelTimeoutException("The upstream model timed out.")
     return ServiceUnavailableException("The upstream model is unreachable; retry later.")
 
@@ -108,16 +109,16 @@ def _error_status(error: Any) -> int:
     return status if 400 <= status < 600 else 500
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """``data: {...}`` lines of a server-sent-event stream, until ``data: [DONE]``."""
-    lines = response.aiter_lines()
-    async for line in lines:
+async def sse_events(response: Any) -> AsyncIterator[dict[str, Any]]:
+    """``data: {...}`` lines of a server-sent-event stream (an aiohttp response), until ``data: [DONE]``."""
+    body = lines(response)
+    async for line in body:
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
             # Read to the end of the body so the connection goes back to the pool for reuse.
-            async for _ in lines:
+            async for _ in body:
                 pass
             return
         if data:
@@ -140,8 +141,6 @@ class OpenAICompatProvider:
         self,
         config: OpenAIProviderConfig,
         models: list[ModelConfig] | None = None,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.config = config
         self._models = models or []
@@ -152,15 +151,9 @@ class OpenAICompatProvider:
             if key:
                 headers["Authorization"] = f"Bearer {key}"
         base = config.base_url.rstrip("/") + "/"
-        self._client = _UpstreamClient(
-            base_url=base,
-            headers=headers,
-            timeout=httpx.Timeout(config.timeout_s, connect=10.0),
-            transport=transport,
-        )
-        # Absolute URLs, parsed once: httpx re-parses and joins a relative one on every call.
-        self._chat_url = httpx.URL(base + "chat/completions")
-        self._embeddings_url = httpx.URL(base + "embeddings")
+        self._client = UpstreamHTTP(headers, config.timeout_s)
+        self._chat_url = base + "chat/completions"
+        self._embeddings_url = base + "embeddings"
 
     def models(self) -> list[ModelInfo]:
         return [model_info(m, "OpenAI-compatible") for m in self._models]
@@ -197,7 +190,7 @@ class OpenAICompatProvider:
                 yield MessageStart()
                 for event in translator.feed(completion):
                     yield event
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.config.base_url, request.request_id) from None
         for event in translator.finish():
             yield event
@@ -207,40 +200,46 @@ class OpenAICompatProvider:
     async def _streamed(
         self, request: ChatRequest, translator: StreamTranslator
     ) -> AsyncIterator[StreamEvent]:
-        async with self._client.stream("POST", self._chat_url, json=self.chat_body(request)) as response:
-            if response.status_code >= 400:
-                body = (await response.aread()).decode("utf-8", "replace")
-                raise upstream_error(response.status_code, body, response.headers, request.request_id)
+        async with self._client.stream(self._chat_url, self.chat_body(request)) as response:
+            if response.status >= 400:
+                body = (await response.read()).decode("utf-8", "replace")
+                raise upstream_error(response.status, body, response.headers, request.request_id)
             yield MessageStart()
             async for chunk in sse_events(response):
                 for event in translator.feed(chunk):
                     yield event
 
     async def _completion(self, request: ChatRequest) -> dict[str, Any]:
-        response = await self._client.post(self._chat_url, json=self.chat_body(request))
-        if response.status_code >= 400:
-            raise upstream_error(response.status_code, response.text, response.headers, request.request_id)
+        status, content, headers = await self._client.post(self._chat_url, self.chat_body(request))
+        if status >= 400:
+            raise upstream_error(status, _text(content), headers, request.request_id)
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(content)
         except ValueError:
-            log_upstream("upstream model sent a body that is not JSON", response.text[:200])
+            log_upstream("upstream model sent a body that is not JSON", _text(content[:200]))
             raise ModelErrorException("The upstream model sent a malformed response.") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
-            log_upstream("upstream model sent an unexpected body", response.text[:200])
+            log_upstream("upstream model sent an unexpected body", _text(content[:200]))
             raise ModelErrorException("The upstream model sent a malformed response.")
         return payload
 
     async def embed(self, model_id: str, texts: list[str]) -> EmbeddingResult:
         try:
-            response = await self._client.post(self._embeddings_url, json={"model": model_id, "input": texts})
-        except httpx.HTTPError as exc:
+            status, content, headers = await self._client.post(
+                self._embeddings_url, {"model": model_id, "input": texts}
+            )
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.config.base_url) from None
-        if response.status_code >= 400:
-            raise upstream_error(response.status_code, response.text, response.headers)
-        payload = response.json()
-        rows = sorted(payload["data"], key=lambda row: row.get("index", 0))
-        tokens = int((payload.get("usage") or {}).get("prompt_tokens") or 0)
-        return EmbeddingResult([row["embedding"] for row in rows], tokens)
+        if status >= 400:
+            raise upstream_error(status, _text(content), headers)
+        try:
+            payload = json.loads(content)
+            rows = sorted(payload["data"], key=lambda row: row.get("index", 0))
+            tokens = int((payload.get("usage") or {}).get("prompt_tokens") or 0)
+            return EmbeddingResult([row["embedding"] for row in rows], tokens)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            log_upstream("upstream model sent an unexpected embeddings body", _text(content[:200]))
+            raise ModelErrorException("The upstream model sent a malformed response.") from None
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """OpenAI's API has no token counting: an estimate (~4 characters per token)."""
@@ -253,27 +252,8 @@ class OpenAICompatProvider:
         await self._client.aclose()
 
 
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that never keeps anything."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-class _UpstreamClient(httpx.AsyncClient):
-    """httpx's client without cookies. One client serves every tenant, so a cookie an upstream
-    sets for one call must not ride along on another tenant's calls; and not parsing Set-Cookie
-    on every response was a measurable part of the gateway's CPU per call."""
-
-    _no_cookies = _NoCookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._no_cookies
-
-    @cookies.setter
-    def cookies(self, value: object) -> None:
-        raise AttributeError("the upstream client keeps no cookies")
+def _text(content: bytes) -> str:
+    return content.decode("utf-8", "replace")
 
 
 PLUGIN = ProviderPlugin(
