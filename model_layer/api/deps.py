@@ -26,6 +26,16 @@ async def get_service(request: Request) -> ModelService:
     return request.app.state.service
 
 
+async def caller(request: Request) -> tuple[Tenant, ModelService]:
+    """The caller's tenant (authenticated) and the service, for the model-call routes.
+
+    Called first thing in the handler instead of declared as ``TenantDep``/``ServiceDep``:
+    FastAPI's dependency solving for those two was the biggest single cost of the framework on a
+    model call (~13% of the gateway's CPU per chat completion against an instant upstream).
+    """
+    return await current_tenant(request), request.app.state.service
+
+
 TenantDep = Annotated[Tenant, Depends(current_tenant)]
 ServiceDep = Annotated[ModelService, Depends(get_service)]
 

@@ -9,7 +9,6 @@ the engine slot exactly as a disconnected streaming client does. ASGI servers te
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -23,24 +22,31 @@ class ClientDisconnected(Exception):
 
 
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await ``work``; cancel it (and raise :class:`ClientDisconnected`) if the client leaves."""
-    task = asyncio.ensure_future(work)
+    """Await ``work``; cancel it (and raise :class:`ClientDisconnected`) if the client leaves.
+
+    ``work`` runs in the request's own task and only the watcher gets a task of its own: one task
+    per call fewer than wrapping the work (each is a measurable part of a call's CPU).
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone, cancelling = False, task.cancelling()
 
     async def watch() -> None:
+        nonlocal gone
         while True:
             message = await request.receive()
             if message["type"] == "http.disconnect":
+                gone = True
                 task.cancel()
                 return
 
     watcher = asyncio.ensure_future(watch())
     try:
-        return await task
+        return await work
     except asyncio.CancelledError:
-        if watcher.done() and not watcher.cancelled():
+        # Ours (the client left) unless the task is being cancelled from elsewhere as well.
+        if gone and task.uncancel() <= cancelling:
             raise ClientDisconnected() from None
         raise
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        watcher.cancel()  # not awaited: it is parked in receive() and ends at its next step

@@ -19,7 +19,7 @@ import pydantic
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from model_layer.api.deps import ServiceDep, TenantDep
+from model_layer.api.deps import ServiceDep, TenantDep, caller
 from model_layer.api.disconnect import cancel_on_disconnect
 from model_layer.api.error_handlers import render_error
 from model_layer.api.streaming import GuardedStreamingResponse, chain, first_event, guarded
@@ -102,9 +102,8 @@ def _check_kind(service: ModelService, tenant: Tenant, model_id: str, kind: str,
 )
 async def chat_completions(
     request: Request,
-    tenant: TenantDep,
-    service: ServiceDep,
 ) -> JSONResponse | GuardedStreamingResponse:
+    tenant, service = await caller(request)
     body = await _parse_body(request, ChatCompletionRequest)
     request_id = request.state.request_id
     _check_kind(service, tenant, body.model, "chat", "/v1/chat/completions")
@@ -158,9 +157,8 @@ async def _sse(events: AsyncIterator[StreamEvent], translator: ChunkTranslator) 
 @router.post("/embeddings", openapi_extra=request_body(model_schema(EmbeddingRequest)))
 async def create_embeddings(
     request: Request,
-    tenant: TenantDep,
-    service: ServiceDep,
 ) -> dict[str, Any]:
+    tenant, service = await caller(request)
     body = await _parse_body(request, EmbeddingRequest)
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t for t in texts):

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from model_layer.api.deps import ServiceDep, TenantDep, request_id, request_timeout
+from model_layer.api.deps import caller, request_id, request_timeout
 from model_layer.api.disconnect import cancel_on_disconnect
 from model_layer.api.streaming import GuardedStreamingResponse, chain, first_event, guarded
 from model_layer.errors import GatewayError, ValidationException
@@ -70,9 +70,8 @@ class EventStreamResponse(GuardedStreamingResponse):
 async def converse(
     model_id: str,
     request: Request,
-    tenant: TenantDep,
-    service: ServiceDep,
 ) -> Response:
+    tenant, service = await caller(request)
     body = parse_json_body(await request.body())
     chat = _converse_input(request, service, model_id, body, "Converse")
     guardrail = GuardrailConfig.from_converse(body.get("guardrailConfig"))
@@ -84,9 +83,8 @@ async def converse(
 async def converse_stream(
     model_id: str,
     request: Request,
-    tenant: TenantDep,
-    service: ServiceDep,
 ) -> Response:
+    tenant, service = await caller(request)
     body = parse_json_body(await request.body())
     chat = _converse_input(request, service, model_id, body, "ConverseStream")
     guardrail = GuardrailConfig.from_converse(body.get("guardrailConfig"))
@@ -133,9 +131,8 @@ async def _converse_frames(
 async def invoke_model(
     model_id: str,
     request: Request,
-    tenant: TenantDep,
-    service: ServiceDep,
 ) -> Response:
+    tenant, service = await caller(request)
     model, raw, guardrail = await _invoke_input(request, service, model_id, "InvokeModel")
     started = time.monotonic()
     if model.kind == "embedding":
@@ -167,9 +164,8 @@ async def invoke_model(
 async def invoke_model_with_response_stream(
     model_id: str,
     request: Request,
-    tenant: TenantDep,
-    service: ServiceDep,
 ) -> Response:
+    tenant, service = await caller(request)
     model, raw, guardrail = await _invoke_input(request, service, model_id, "InvokeModelWithResponseStream")
     if model.kind != "chat" or not model.streaming:
         raise ValidationException(f"The model {model.model_id} is unsupported for streaming.")
@@ -238,9 +234,8 @@ async def _invoke_frames(
 async def count_tokens(
     model_id: str,
     request: Request,
-    tenant: TenantDep,
-    service: ServiceDep,
 ) -> Response:
+    tenant, service = await caller(request)
     body = parse_json_body(await request.body())
     validate_input(SERVICE, "CountTokens", body, {"modelId": model_id})
     model = service.get_model(model_id)
