@@ -7,18 +7,22 @@
 1. Overhead. A tiny OpenAI-shaped upstream on loopback answers every chat completion at once
    (precomputed bytes, its own process). In front of it, each in its own process: a thin
    pass-through proxy (``bench/thin_proxy.py``: uvicorn with uvloop + httptools, a raw ASGI app
-   forwarding the body through one keep-alive httpx client; no auth, no parsing: the floor a
-   Python gateway can reach), ``strata serve`` (an ``openai`` provider pointing at the upstream;
-   an API key issued with ``strata keys create``, a tenant with rate limits far above the load,
-   usage metering on, as in production) and the LiteLLM proxy (pinned, installed by this script
-   into ``bench/.venv-litellm``, not a project dependency; master-key auth, no database). The
+   forwarding the body through one keep-alive client; no auth, no parsing: the floor a Python
+   gateway can reach) twice, ``thin`` with an httpx client (the floor issue 7 measured against)
+   and ``thin_aiohttp`` with the aiohttp client strata's provider uses, ``strata serve`` (an
+   ``openai`` provider pointing at the upstream; an API key issued with ``strata keys create``, a
+   tenant with rate limits far above the load, usage metering on, as in production) and the
+   LiteLLM proxy (pinned, installed by this script into ``bench/.venv-litellm``, not a project
+   dependency; master-key auth, no database). The
    same OpenAI request goes to the upstream directly (baseline), through each proxy: sequential
    p50 latency (added = p50 − direct p50), then req/s and p50 at concurrency 16, during which
    the CPU seconds (user + system, from /proc, the process and its descendants) of the proxy
    and of the upstream are read: CPU per request = CPU used / requests in that phase. Targets
    are measured in alternating rounds so background load hits all alike; medians kept.
    Goals (issue 7 §6): strata's added p50 ≤ 1.5× the thin proxy's and ≤ 0.2× LiteLLM's; strata's
-   req/s ≥ 4× LiteLLM's; strata's CPU per request ≤ 1.5× the thin proxy's.
+   req/s ≥ 4× LiteLLM's; strata's CPU per request ≤ 1.5× the thin proxy's. The two thin-proxy
+   ratios are reported against both thin proxies: against ``thin`` as the issue set them, and
+   against ``thin_aiohttp``, which shows what strata adds over the same client.
    ``--profile-requests N``: afterwards, N more requests at the same concurrency through strata
    under py-spy; its hot spots go to ``bench/results/gateway.profile.md``.
 2. Streaming. The local llama.cpp engine (layer 1's ``ChatEngine``, in this process) against the
@@ -210,6 +214,16 @@ def strata_config(work: Path, upstream: str) -> Path:
     return config
 
 
+def start_thin(stack: ExitStack, port: int, upstream: str, pool: int, client: str) -> subprocess.Popen:
+    return stack.enter_context(
+        process(
+            [sys.executable, str(THIN_PROXY), "--port", str(port), "--upstream", upstream,
+             "--pool", str(pool), "--client", client],
+            f"http://127.0.0.1:{port}/v1/models",
+        )
+    )  # fmt: skip
+
+
 def start_litellm(stack: ExitStack, work: Path, upstream: str, port: int) -> subprocess.Popen:
     exe = ensure_litellm()
     config = work / "litellm.yaml"
@@ -254,6 +268,7 @@ def metered_requests(home: Path) -> int | None:
 
 def overhead(args: argparse.Namespace, work: Path) -> dict:
     up_port, thin_port, strata_port, litellm_port = free_port(), free_port(), free_port(), free_port()
+    thin_aio_port = free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
     home = work / "strata-home"
     key = issue_key(home)
@@ -264,14 +279,10 @@ def overhead(args: argparse.Namespace, work: Path) -> dict:
         )
         targets["direct"] = (f"{upstream}/chat/completions", {}, None)
         if not args.skip_thin:
-            thin = stack.enter_context(
-                process(
-                    [sys.executable, str(THIN_PROXY), "--port", str(thin_port), "--upstream", upstream,
-                     "--pool", str(max(16, args.concurrency))],
-                    f"http://127.0.0.1:{thin_port}/v1/models",
-                )
-            )  # fmt: skip
-            targets["thin"] = (f"http://127.0.0.1:{thin_port}/v1/chat/completions", {}, thin.pid)
+            thins = (("thin", "httpx", thin_port), ("thin_aiohttp", "aiohttp", thin_aio_port))
+            for name, client, port in thins:
+                thin = start_thin(stack, port, upstream, max(16, args.concurrency), client)
+                targets[name] = (f"http://127.0.0.1:{port}/v1/chat/completions", {}, thin.pid)
         gateway = stack.enter_context(
             process(
                 [str(BIN / "strata"), "serve", "--port", str(strata_port),
