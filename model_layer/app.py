@@ -149,6 +149,22 @@ def _include_routers(app: FastAPI) -> None:
 
     for module in (agents, agents_runtime):
         app.include_router(module.router)
+    _add_plain_routes(app, (*openai.PLAIN_ROUTES, *runtime.PLAIN_ROUTES))
+
+
+def _add_plain_routes(app: FastAPI, routes: tuple[tuple[str, Any], ...]) -> None:
+    """The model-call routes again, as plain Starlette routes matched before FastAPI's routers.
+
+    Their handlers take only the request (they authenticate inline: ``deps.caller``), so FastAPI's
+    dependency solving, its nested router matching and its endpoint wrapper have nothing to add;
+    measured, skipping them took ~0.1 ms (~10%) off the gateway's CPU per chat completion. The
+    FastAPI routes stay registered (never reached) for ``/openapi.json``; middleware and error
+    handlers apply to both alike.
+    """
+    from starlette.routing import Route
+
+    plain = [Route(path, handler, methods=["POST"], include_in_schema=False) for path, handler in routes]
+    app.router.routes[0:0] = plain
 
 
 class RequestIdMiddleware:

@@ -154,10 +154,10 @@ async def _sse(events: AsyncIterator[StreamEvent], translator: ChunkTranslator) 
     yield b"data: [DONE]\n\n"
 
 
-@router.post("/embeddings", openapi_extra=request_body(model_schema(EmbeddingRequest)))
+@router.post("/embeddings", response_model=None, openapi_extra=request_body(model_schema(EmbeddingRequest)))
 async def create_embeddings(
     request: Request,
-) -> dict[str, Any]:
+) -> JSONResponse:
     tenant, service = await caller(request)
     body = await _parse_body(request, EmbeddingRequest)
     texts = [body.input] if isinstance(body.input, str) else body.input
@@ -169,9 +169,15 @@ async def create_embeddings(
     result = await service.embed(tenant, body.model, texts, request.state.request_id)
     if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):
         raise invalid(f"model {body.model!r} returns {len(result.vectors[0])} dimensions", "dimensions")
-    return embeddings_body(
-        result.vectors,
-        model=body.model,
-        input_tokens=result.input_tokens,
-        encoding_format=body.encoding_format,
+    return JSONResponse(
+        embeddings_body(
+            result.vectors,
+            model=body.model,
+            input_tokens=result.input_tokens,
+            encoding_format=body.encoding_format,
+        )
     )
+
+
+# Served as plain Starlette routes too (see model_layer.app._add_plain_routes).
+PLAIN_ROUTES = (("/v1/chat/completions", chat_completions), ("/v1/embeddings", create_embeddings))

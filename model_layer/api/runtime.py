@@ -11,9 +11,10 @@ stops the provider.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -264,3 +265,29 @@ def _stream_failure(operation: str):
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _model_route(handler: Callable[[str, Request], Awaitable[Response]]) -> Endpoint:
+    """``handler(model_id, request)`` as a plain Starlette endpoint (the access log keeps its name)."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        return await handler(request.path_params["model_id"], request)
+
+    return endpoint
+
+
+# Served as plain Starlette routes too (see model_layer.app._add_plain_routes).
+PLAIN_ROUTES = tuple(
+    (f"/model/{{model_id:path}}/{action}", _model_route(handler))
+    for action, handler in (
+        ("converse", converse),
+        ("converse-stream", converse_stream),
+        ("invoke", invoke_model),
+        ("invoke-with-response-stream", invoke_model_with_response_stream),
+        ("count-tokens", count_tokens),
+    )
+)
