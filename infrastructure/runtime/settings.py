@@ -8,7 +8,8 @@
 ``STRATA_OPENAI_MODEL``        model name to send to that server (optional)
 ``STRATA_N_CTX``               total KV-cache context, shared by the slots (default 8192)
 ``STRATA_N_PARALLEL``          slots = requests decoded together (default 4)
-``STRATA_THREADS``             CPU threads for llama.cpp (default: all cores)
+``STRATA_THREADS``             CPU threads for llama.cpp (default: all CPUs but one up to 4,
+                               then half; ``engine.default_threads``)
 ``STRATA_REQUEST_TIMEOUT_S``   timeout for remote servers (default 120)
 =============================  ===========================================================
 """
