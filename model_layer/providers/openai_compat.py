@@ -151,7 +151,7 @@ class OpenAICompatProvider:
             if key:
                 headers["Authorization"] = f"Bearer {key}"
         base = config.base_url.rstrip("/") + "/"
-        self._client = UpstreamHTTP(headers, config.timeout_s)
+        self._client = UpstreamHTTP(base, headers, config.timeout_s)
         self._chat_url = base + "chat/completions"
         self._embeddings_url = base + "embeddings"
 

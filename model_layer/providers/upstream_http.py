@@ -12,6 +12,8 @@ What the wrapper adds to a plain ``aiohttp.ClientSession``:
   more than one loop);
 - no cookies at all: one session serves every tenant, so a Set-Cookie an upstream sends in one
   tenant's call must never ride along on another tenant's call;
+- the proxy the environment names for the upstream (``HTTP_PROXY``/``HTTPS_PROXY``, minus
+  ``NO_PROXY``), as httpx honoured them, resolved once rather than on every call;
 - the timeouts the provider's config names: connect (10 s) and each read (``timeout_s``); the
   whole call is bounded above this by the gateway's per-model timeout;
 - :data:`TRANSPORT_ERRORS`, what a caller catches for "could not talk to the upstream", and
@@ -25,6 +27,8 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 
@@ -45,8 +49,11 @@ def json_bytes(payload: Any) -> bytes:
 class UpstreamHTTP:
     """A keep-alive client for one upstream base URL (see the module's docstring)."""
 
-    def __init__(self, headers: dict[str, str], timeout_s: float, *, max_connections: int = 100):
+    def __init__(
+        self, base_url: str, headers: dict[str, str], timeout_s: float, *, max_connections: int = 100
+    ) -> None:
         self._headers = {"Content-Type": "application/json", **headers}
+        self._proxy = env_proxy(base_url)
         self._timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S, sock_read=timeout_s)
         self._max_connections = max_connections
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
@@ -55,34 +62,42 @@ class UpstreamHTTP:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
-            for gone in [old for old in self._sessions if old.is_closed()]:
-                del self._sessions[gone]  # its loop is closed: its connections went with it
             session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
-                trust_env=False,  # the configured base_url is where calls go, whatever the env says
+                trust_env=False,  # the environment's proxy is resolved once (env_proxy), not per call
             )
             self._sessions[loop] = session
         return session
 
     async def post(self, url: str, payload: Any) -> tuple[int, bytes, Any]:
         """POST ``payload`` as JSON; the status, the whole body and the headers."""
-        async with self._session().post(url, data=json_bytes(payload)) as response:
+        async with self._session().post(url, data=json_bytes(payload), proxy=self._proxy) as response:
             return response.status, await response.read(), response.headers
 
     @asynccontextmanager
     async def stream(self, url: str, payload: Any) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST ``payload`` as JSON and yield the response unread (for a streamed answer)."""
-        async with self._session().post(url, data=json_bytes(payload)) as response:
+        async with self._session().post(url, data=json_bytes(payload), proxy=self._proxy) as response:
             yield response
 
     async def aclose(self) -> None:
-        """Close this loop's session; sessions of other, still running loops are theirs to close."""
-        session = self._sessions.pop(asyncio.get_running_loop(), None)
-        if session is not None:
-            await session.close()
+        """Close this loop's session and those of loops already closed (their connections went
+        with their loop); sessions of other, still running loops are theirs to close."""
+        current = asyncio.get_running_loop()
+        for loop in [loop for loop in self._sessions if loop is current or loop.is_closed()]:
+            await self._sessions.pop(loop).close()
+
+
+def env_proxy(base_url: str) -> str | None:
+    """The proxy URL the environment names for ``base_url`` (None: go direct)."""
+    parts = urlsplit(base_url)
+    proxy = getproxies().get(parts.scheme)
+    if not proxy or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 async def lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:

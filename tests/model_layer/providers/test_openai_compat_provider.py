@@ -100,6 +100,8 @@ async def completions(request: Request):
             ],
         )
     text = body["messages"][-1]["content"]
+    if text == "one long chunk":  # one SSE line far past aiohttp's own line-length limit (64 KiB)
+        text = "x" * 300_000
     if text == "set a cookie":
         response = _answer(body, [{"choices": [{"index": 0, "delta": {"content": "ok"}}]}])
         response.set_cookie("session", "tenant-a-secret")
@@ -263,3 +265,32 @@ def test_a_cookie_an_upstream_sets_is_never_sent_on_later_calls(server):
     run_(collect(provider.converse_stream(chat("gpt-x", "set a cookie", stream=False))))
     run_(collect(provider.converse_stream(chat("gpt-x", "another tenant", stream=False))))
     assert [b["cookie"] for b in bodies] == [None, None]
+
+
+def test_a_streamed_chunk_of_any_length_arrives_whole(server):
+    provider, _, run_ = server
+    response = run_(collect(provider.converse_stream(chat("gpt-x", "one long chunk"))))
+    assert response.text == "echo: " + "x" * 300_000
+
+
+@pytest.mark.parametrize("bypassed", [False, True], ids=["through the proxy", "NO_PROXY"])
+def test_the_environments_proxy_is_used_unless_bypassed(live_server, monkeypatch, loop, bypassed):
+    """HTTP_PROXY/NO_PROXY are honoured as httpx honoured them. The "proxy" here is the upstream
+    app itself: a call to a host that does not exist works only if it went through the proxy."""
+    app = openai_app()
+    with live_server(app) as url:
+        monkeypatch.setenv("HTTP_PROXY", url)
+        monkeypatch.setenv("NO_PROXY", "upstream.invalid" if bypassed else "")
+        config = OpenAIProviderConfig(name="o", type="openai", base_url="http://upstream.invalid/v1")
+        provider = OpenAICompatProvider(config)
+        try:
+            if bypassed:
+                with pytest.raises(ServiceUnavailableException):
+                    loop.run_until_complete(drain(provider.converse_stream(chat("gpt-x", "via proxy"))))
+                assert app.state.bodies == []
+            else:
+                stream = provider.converse_stream(chat("gpt-x", "via proxy"))
+                response = loop.run_until_complete(collect(stream))
+                assert response.text == "echo: via proxy" and len(app.state.bodies) == 1
+        finally:
+            loop.run_until_complete(provider.aclose())
