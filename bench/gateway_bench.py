@@ -53,6 +53,7 @@ from bench_procs import BIN, free_port, issue_key, process, strata_env
 from gateway_report import now, profile_report, report
 from gateway_streaming import earlier_streaming, streaming
 from server_cpu import Profile, hot_spots, tree_cpu_s
+from thin_proxy import read_body
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -94,12 +95,7 @@ async def upstream_app(scope, receive, send):
     """A raw ASGI app: the cheapest server uvicorn can run, so it is never the bottleneck."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     if scope["path"].endswith("/models"):
         payload, kind = (
             b'{"object":"list","data":[{"id":"bench-model","object":"model"}]}',

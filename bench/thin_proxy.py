@@ -33,20 +33,61 @@ import uvicorn
 PREFIX = "/v1"
 
 
-def make_app(upstream: str, pool: int) -> Any:
+async def read_body(receive: Any) -> bytes:
+    """The whole request body (an ASGI ``receive`` channel)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+class _Httpx:
+    def __init__(self, pool: int) -> None:
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        self.client = httpx.AsyncClient(limits=limits, timeout=60)
+
+    async def forward(self, method: str, url: str, body: bytes, kind: str) -> tuple[int, str, bytes]:
+        answer = await self.client.request(method, url, content=body, headers={"content-type": kind})
+        return answer.status_code, answer.headers.get("content-type", "application/json"), answer.content
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class _Aiohttp:
+    def __init__(self, pool: int) -> None:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=pool)
+        self.client = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    async def forward(self, method: str, url: str, body: bytes, kind: str) -> tuple[int, str, bytes]:
+        async with self.client.request(method, url, data=body, headers={"content-type": kind}) as answer:
+            payload = await answer.read()
+            return answer.status, answer.headers.get("content-type", "application/json"), payload
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+CLIENTS = {"httpx": _Httpx, "aiohttp": _Aiohttp}
+
+
+def make_app(upstream: str, pool: int, client: str = "httpx") -> Any:
     """The ASGI app forwarding ``/v1/...`` to ``upstream/...`` (``upstream`` ends with ``/v1``)."""
     base = upstream.rstrip("/")
-    state: dict[str, httpx.AsyncClient] = {}
+    state: dict[str, Any] = {}
 
     async def lifespan(receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-                state["client"] = httpx.AsyncClient(limits=limits, timeout=60)
+                state["client"] = CLIENTS[client](pool)  # made inside the server's loop
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await state["client"].aclose()
+                await state["client"].close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -56,69 +97,17 @@ def make_app(upstream: str, pool: int) -> Any:
             return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"]
         path = path[len(PREFIX) :] if path.startswith(PREFIX) else path
         kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"application/json")
-        answer = await state["client"].request(
-            scope["method"], base + path, content=body, headers={"content-type": kind.decode()}
+        status, content_type, payload = await state["client"].forward(
+            scope["method"], base + path, body, kind.decode()
         )
-        payload = answer.content
         headers = [
-            (b"content-type", answer.headers.get("content-type", "application/json").encode()),
+            (b"content-type", content_type.encode()),
             (b"content-length", str(len(payload)).encode()),
         ]
-        await send({"type": "http.response.start", "status": answer.status_code, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-
-    return app
-
-
-def make_aiohttp_app(upstream: str, pool: int) -> Any:
-    """:func:`make_app` with an aiohttp session as the upstream client."""
-    import aiohttp
-
-    base = upstream.rstrip("/")
-    state: dict[str, aiohttp.ClientSession] = {}
-
-    async def app(scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    state["client"] = aiohttp.ClientSession(
-                        connector=aiohttp.TCPConnector(limit=pool), cookie_jar=aiohttp.DummyCookieJar()
-                    )
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await state["client"].close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        path = scope["path"]
-        path = path[len(PREFIX) :] if path.startswith(PREFIX) else path
-        kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"application/json")
-        async with state["client"].request(
-            scope["method"], base + path, data=body, headers={"content-type": kind.decode()}
-        ) as answer:
-            payload = await answer.read()
-            headers = [
-                (b"content-type", answer.headers.get("content-type", "application/json").encode()),
-                (b"content-length", str(len(payload)).encode()),
-            ]
-            status = answer.status
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -130,11 +119,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the upstream's base URL, ending in /v1")
     parser.add_argument("--pool", type=int, default=64, help="keep-alive connections to the upstream")
-    parser.add_argument("--client", choices=("httpx", "aiohttp"), default="httpx", help="upstream client")
+    parser.add_argument("--client", choices=tuple(CLIENTS), default="httpx", help="upstream client")
     args = parser.parse_args()
-    factory = make_aiohttp_app if args.client == "aiohttp" else make_app
     uvicorn.run(
-        factory(args.upstream, args.pool),
+        make_app(args.upstream, args.pool, args.client),
         host="127.0.0.1",
         port=args.port,
         loop="uvloop",
