@@ -44,9 +44,55 @@ class GatewayError(StrataError):
         """``error.code`` in OpenAI's shape: the Bedrock code unless OpenAI names the failure."""
         return self.code
 
+    def openai_message(self) -> str:
+        """``error.message`` in OpenAI's shape: the same message unless OpenAI words it otherwise."""
+        return self.message
+
+    def openai_param(self) -> str | None:
+        """``error.param`` in OpenAI's shape: the request field at fault, if known."""
+        return self.extra.get("param")
+
 
 class ValidationException(GatewayError):
     code, status, openai_type = "ValidationException", 400, "invalid_request_error"
+
+
+class ContextWindowExceeded(ValidationException):
+    """The prompt (+ the ``max_tokens`` the client asked for) does not fit the model's context
+    window: refused before the model runs, worded as Bedrock (Anthropic) and OpenAI word it."""
+
+    def __init__(self, prompt_tokens: int, max_tokens: int | None, window: int):
+        self.prompt_tokens, self.max_tokens, self.window = prompt_tokens, max_tokens, window
+        if max_tokens is None:
+            message = (
+                f"prompt is too long for the model's context window: {prompt_tokens} tokens > "
+                f"{window} maximum"
+            )
+        else:
+            message = (
+                f"input length and `max_tokens` exceed context limit: {prompt_tokens} + {max_tokens} > "
+                f"{window}, decrease input length or `max_tokens` and try again"
+            )
+        super().__init__(message)
+
+    def openai_code(self) -> str | None:
+        return "context_length_exceeded"
+
+    def openai_message(self) -> str:
+        head = f"This model's maximum context length is {self.window} tokens. However, "
+        if self.max_tokens is None:
+            return head + (
+                f"your messages resulted in {self.prompt_tokens} tokens. "
+                "Please reduce the length of the messages."
+            )
+        return head + (
+            f"you requested {self.prompt_tokens + self.max_tokens} tokens ({self.prompt_tokens} in "
+            f"the messages, {self.max_tokens} in the completion). Please reduce the length of the "
+            "messages or completion."
+        )
+
+    def openai_param(self) -> str | None:
+        return "messages"
 
 
 class AccessDeniedException(GatewayError):
@@ -191,9 +237,9 @@ def render_openai_error(exc: GatewayError, request_id: str | None = None) -> JSO
         headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
     body = {
         "error": {
-            "message": exc.message,
+            "message": exc.openai_message(),
             "type": exc.openai_type,
-            "param": exc.extra.get("param"),
+            "param": exc.openai_param(),
             "code": exc.openai_code(),
         }
     }

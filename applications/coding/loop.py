@@ -202,7 +202,13 @@ class EditTestLoop:
         return f"After your patch the tests are {run.outcome}:\n{run.output[-tail:]}\nFix it."
 
 
-_SIZES = re.compile(r"\((\d+) tokens\) exceeds the available context size \((\d+) tokens\)")
+# (prompt tokens, window) in the over-the-window errors: llama.cpp's own, then the gateway's
+# (ContextWindowExceeded) with and without maxTokens.
+_SIZES = (
+    re.compile(r"\((\d+) tokens\) exceeds the available context size \((\d+) tokens\)"),
+    re.compile(r"exceed context limit: (\d+) \+ \d+ > (\d+)"),
+    re.compile(r"context window: (\d+) tokens > (\d+) maximum"),
+)
 
 
 def _over_context(report: CodeReport) -> bool:
@@ -219,7 +225,7 @@ def fit_chars(chars: int, error: str, max_tokens: int) -> int:
     """A smaller character budget for a prompt the model rejected as over its context window:
     scaled to fit when the error gives the sizes (llama.cpp's message, as the local provider
     passes it on), else halved."""
-    sizes = _SIZES.search(error)
+    sizes = next((m for m in (pattern.search(error) for pattern in _SIZES) if m), None)
     if sizes is None:
         return chars // 2
     requested, window = int(sizes.group(1)), int(sizes.group(2))

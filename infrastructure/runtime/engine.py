@@ -167,7 +167,11 @@ def raise_if_error(payload: Any) -> dict:
         error = payload["error"]
         message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
         code = error.get("code", 400) if isinstance(error, dict) else 400
-        raise InvalidRequestError(f"the model rejected the request: {message}", status_code=int(code))
+        raise InvalidRequestError(
+            f"the model rejected the request: {message}",
+            status_code=int(code),
+            details=error if isinstance(error, dict) else None,
+        )
     if not isinstance(payload, dict):
         raise InvalidRequestError(f"unexpected response from llama.cpp: {payload!r}", status_code=500)
     return payload
@@ -212,6 +216,7 @@ class ChatEngine(AsyncMethods):
         self._api_key = secrets.token_urlsafe(24)
         self._stats = CacheStats()
         self._lock = threading.Lock()
+        self._slot_context: int | None = None
         self._server = self._start(xllamacpp, self._api_key)
         self.server_url: str = self._server.listening_address
         self._http = httpx.Client(
@@ -225,6 +230,9 @@ class ChatEngine(AsyncMethods):
         params.n_ctx = cfg.n_ctx
         params.n_parallel = cfg.n_parallel
         params.use_jinja = True
+        # An answer that reaches the end of its slot's context stops there ("length"), rather than
+        # dropping the start of the conversation to go on: callers check prompt + max_tokens fit.
+        params.ctx_shift = False
         threads = cfg.n_threads or default_threads()
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
@@ -352,6 +360,17 @@ class ChatEngine(AsyncMethods):
         if response.status_code >= 400:
             raise_if_error(payload)
         return payload
+
+    def slot_context(self) -> int:
+        """Tokens one request may hold, prompt and answer together: llama.cpp splits ``n_ctx``
+        over the ``n_parallel`` slots (asked once, from llama.cpp's ``/props``)."""
+        if self._slot_context is None:
+            if self._server is None:
+                raise EngineClosedError("the chat engine is closed")
+            response = self._http.get("/props")
+            response.raise_for_status()
+            self._slot_context = int(response.json()["default_generation_settings"]["n_ctx"])
+        return self._slot_context
 
     def cache_stats(self) -> dict[str, Any]:
         """Prefix-cache statistics: requests, prompt/cached/completion token totals, hit rate."""

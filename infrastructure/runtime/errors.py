@@ -10,11 +10,20 @@ from strata.errors import StrataError
 
 
 class InvalidRequestError(StrataError):
-    """The request is malformed or the model rejected it; ``status_code`` is the HTTP status."""
+    """The request is malformed or the model rejected it; ``status_code`` is the HTTP status,
+    ``details`` llama.cpp's error object when it sent one (``type``, ``n_prompt_tokens``, ...)."""
 
-    def __init__(self, message: str, *, status_code: int = 400, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 400,
+        hint: str | None = None,
+        details: dict | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status_code = status_code
+        self.details = details or {}
 
 
 class EndpointUnreachableError(StrataError):

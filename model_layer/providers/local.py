@@ -13,11 +13,18 @@ closes the engine's stream, which frees the slot.
   cannot tell a stop word from end-of-sequence; a match closes the engine's stream.
 - Tools: SmolLM2 has no native tool calling, so tool use is grammar-constrained JSON
   (``tool_calling``); ``json_schema`` requests are constrained the same way.
+- Context window: llama.cpp splits ``n_ctx`` over its slots, and an answer that reaches the end
+  of its slot stops there. A request that asks for ``maxTokens`` the slot cannot hold after the
+  prompt is refused before the engine runs (``ContextWindowExceeded``, a 400), as is a prompt
+  longer than the slot. Without ``maxTokens`` the answer gets what the slot has left (at most
+  ``DEFAULT_MAX_TOKENS``); one cut at the slot's end stops with ``model_context_window_exceeded``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -32,6 +39,7 @@ from infrastructure.runtime.errors import EngineClosedError, InvalidRequestError
 from infrastructure.runtime.weights import ModelFileError, check_gguf
 from model_layer.config import ModelConfig, ProviderConfigBase
 from model_layer.errors import (
+    ContextWindowExceeded,
     GatewayError,
     ModelErrorException,
     ModelNotReadyException,
@@ -58,6 +66,7 @@ from model_layer.types import (
     ChatRequest,
     EmbeddingResult,
     MessageStart,
+    MessageStop,
     Metadata,
     ModelInfo,
     StreamEvent,
@@ -71,13 +80,15 @@ class LocalProviderConfig(ProviderConfigBase):
     model_path: str | None = None  # a GGUF file; None = the packaged SmolLM2-135M
     n_ctx: int = Field(8192, ge=256)
     n_parallel: int = Field(4, ge=1, le=64)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)  # None: engine.default_threads() (1 on a 2-core host)
     embedding_threads: int | None = Field(None, ge=1)  # onnxruntime threads for embeddings
 
 
 log = logging.getLogger("strata.gateway.providers")
 LOCAL_CAPS = Capabilities(native_tools=False, images=False)
 DEFAULT_MAX_TOKENS = 1024  # SmolLM2 usually stops on its own; this bounds the rare run-on answer
+# Chat-template tokens a message may add beyond its JSON text (role headers, separators).
+TEMPLATE_TOKENS_PER_MESSAGE = 8
 
 
 def engine_error(exc: Exception) -> GatewayError:
@@ -90,6 +101,9 @@ def engine_error(exc: Exception) -> GatewayError:
         log.error("the local model could not be loaded: %s", exc.message)  # the path: log only
         return ModelNotReadyException("the local model could not be loaded; see the gateway's log")
     if isinstance(exc, InvalidRequestError):
+        details = exc.details
+        if details.get("type") == "exceed_context_size_error" and "n_prompt_tokens" in details:
+            return ContextWindowExceeded(int(details["n_prompt_tokens"]), None, int(details["n_ctx"]))
         if exc.status_code < 500:
             return ValidationException(exc.message)
         return ModelErrorException(exc.message, extra={"originalStatusCode": exc.status_code})
@@ -147,6 +161,8 @@ class LocalProvider:
         self._engine: Any = None
         self._embedder: Any = None
         self._lock = threading.Lock()
+        # (the slot's context window, the tokens of a one-message conversation), once asked
+        self._window: tuple[int, int] | None = None
         self.last_timings: dict[str, Any] | None = None  # llama.cpp timings of the last answer
 
     def models(self) -> list[ModelInfo]:
@@ -187,6 +203,8 @@ class LocalProvider:
         chat = build_chat_body(request)
         parser = chat.parser
         engine = await self.engine()
+        if request.max_tokens is not None:
+            await self._check_window(engine, chat.body["messages"], request.max_tokens)
         prefix_tokens = await self._prefix_tokens(engine, request, chat.system_prefix)
         translator = StreamTranslator(request.stop_sequences)
         chunks = engine.astream_chat(chat.body)
@@ -208,11 +226,34 @@ class LocalProvider:
         if not sent_start:
             yield MessageStart()
         closing = translator.finish() if parser is None else parser.finish(translator.finish_reason)
+        cut_by_window = request.max_tokens is None and _completion_tokens(translator) < DEFAULT_MAX_TOKENS
         for event in closing:
+            if cut_by_window and isinstance(event, MessageStop) and event.stop_reason == "max_tokens":
+                # "length" before the default: llama.cpp reached the end of the slot's context.
+                event = dataclasses.replace(event, stop_reason="model_context_window_exceeded")
             yield event
         self.last_timings = translator.timings
         usage = usage_from_openai(translator.usage, prefix_tokens)
         yield Metadata(usage=usage, latency_ms=elapsed_ms(started))
+
+    async def _check_window(self, engine: Any, messages: list[dict[str, Any]], max_tokens: int) -> None:
+        """Refuse (``ContextWindowExceeded``) a prompt + ``max_tokens`` the slot cannot hold.
+
+        Counting costs a chat-template render and a tokenization (~3 ms), so it is skipped when a
+        bound already fits: no token is shorter than a byte of the text it stands for.
+        """
+        try:
+            if self._window is None:
+                self._window = await run_in_thread(_window_of, engine)
+            window, base = self._window
+            text_bytes = len(json.dumps(messages, ensure_ascii=False).encode())
+            if base + text_bytes + TEMPLATE_TOKENS_PER_MESSAGE * len(messages) + max_tokens <= window:
+                return
+            prompt = await run_in_thread(engine.count_tokens, messages)
+        except Exception as exc:
+            raise engine_error(exc) from None
+        if prompt + max_tokens > window:
+            raise ContextWindowExceeded(prompt, max_tokens, window)
 
     async def _prefix_tokens(self, engine: Any, request: ChatRequest, system_prefix: str) -> int | None:
         """Tokens of the prompt up to the last cachePoint (as the model's template renders them)."""
@@ -247,7 +288,7 @@ class LocalProvider:
 
     async def aclose(self) -> None:
         with self._lock:
-            engine, self._engine = self._engine, None
+            engine, self._engine, self._window = self._engine, None, None
             embedder, self._embedder = self._embedder, None
         for closable in (engine, embedder):
             if closable is not None:
@@ -260,6 +301,16 @@ def _translate(translator: StreamTranslator, parser: ConstrainedOutput | None, c
     if parser is None:
         return events
     return parser.feed("".join(e.text for e in events if getattr(e, "text", None)))
+
+
+def _window_of(engine: Any) -> tuple[int, int]:
+    """The slot's context window, and the prompt tokens of a one-message conversation (the chat
+    template's fixed part: a default system prompt, the assistant header)."""
+    return int(engine.slot_context()), int(engine.count_tokens([{"role": "user", "content": "x"}]))
+
+
+def _completion_tokens(translator: StreamTranslator) -> int:
+    return int((translator.usage or {}).get("completion_tokens") or 0)
 
 
 def _template_tokens(engine: Any, messages: list[dict[str, Any]]) -> int:

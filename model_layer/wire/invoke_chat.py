@@ -47,6 +47,7 @@ _TITAN_SCHEMA: dict[str, Any] = {
 }
 _TITAN_REASON = {
     "max_tokens": "LENGTH",
+    "model_context_window_exceeded": "LENGTH",
     "stop_sequence": "STOP_CRITERIA_MET",
     "content_filtered": "CONTENT_FILTERED",
     "guardrail_intervened": "CONTENT_FILTERED",
@@ -201,7 +202,7 @@ class MetaLlama:
 
 
 def _llama_reason(stop: StopReason) -> str:
-    return "length" if stop == "max_tokens" else "stop"
+    return "length" if stop in ("max_tokens", "model_context_window_exceeded") else "stop"
 
 
 def llama_turns(prompt: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
