@@ -20,7 +20,11 @@ from model_layer.types import ChatRequest
 
 PRE_PROCESSING, ORCHESTRATION, POST_PROCESSING = "PRE_PROCESSING", "ORCHESTRATION", "POST_PROCESSING"
 MEMORY_SUMMARIZATION = "MEMORY_SUMMARIZATION"
-DEFAULT_MAX_TOKENS = 1024
+# No maxTokens unless the agent's inferenceConfiguration sets maximumLength: the model's own
+# default then applies, which on the local model is what is left of its context window. (A fixed
+# 1,024 was an explicit ask: on a 2,048-token window an orchestration prompt past 1,024 tokens
+# was refused as not fitting.)
+DEFAULT_MAX_TOKENS = None
 # Bedrock's defaults: pre- and post-processing are off unless the agent turns them on
 _ENABLED_BY_DEFAULT = {
     PRE_PROCESSING: False,
