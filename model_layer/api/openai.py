@@ -26,7 +26,7 @@ from model_layer.api.streaming import GuardedStreamingResponse, chain, first_eve
 from model_layer.errors import GatewayError
 from model_layer.guardrails.converse import invoke_guardrail_fields, openai_guardrail_config
 from model_layer.service import ModelService
-from model_layer.types import StreamEvent, Tenant
+from model_layer.types import ModelInfo, StreamEvent, Tenant
 from model_layer.wire.json_body import MalformedJSON, parse_json
 from model_layer.wire.openai import (
     ChatCompletionRequest,
@@ -91,10 +91,21 @@ async def retrieve_model(model_id: str, tenant: TenantDep, service: ServiceDep) 
     return _model_entry(model.model_id, model.provider_name)
 
 
-def _check_kind(service: ModelService, tenant: Tenant, model_id: str, kind: str, route: str) -> None:
+def _check_kind(service: ModelService, tenant: Tenant, model_id: str, kind: str, route: str) -> ModelInfo:
     model = service.get_model(model_id, tenant)
     if model.kind != kind:
         raise invalid(f"model {model_id!r} is a {model.kind} model; it cannot serve {route}", "model")
+    return model
+
+
+def _check_max_tokens(max_tokens: int | None, model: ModelInfo) -> None:
+    """As the Bedrock routes do (``check_max_tokens``), in OpenAI's words."""
+    if max_tokens is not None and max_tokens > model.context_window:
+        raise invalid(
+            f"max_tokens is too large: {max_tokens}. This model supports at most {model.context_window} "
+            f"completion tokens, whereas you provided {max_tokens}.",
+            "max_tokens",
+        )
 
 
 @router.post(
@@ -106,8 +117,9 @@ async def chat_completions(
     tenant, service = await caller(request)
     body = await _parse_body(request, ChatCompletionRequest)
     request_id = request.state.request_id
-    _check_kind(service, tenant, body.model, "chat", "/v1/chat/completions")
+    model = _check_kind(service, tenant, body.model, "chat", "/v1/chat/completions")
     chat = chat_request_from_openai(body, request_id)
+    _check_max_tokens(chat.max_tokens, model)
     # strata's extension: Converse's guardrailConfig as a body field (openai SDK: extra_body=...)
     guardrail = openai_guardrail_config((body.model_extra or {}).get("guardrailConfig"))
     completion_id, created = f"chatcmpl-{request_id}", int(time.time())

@@ -172,6 +172,9 @@ def test_embeddings_float_and_base64(client):
         ({"model": CHAT_MODEL, "messages": USER, "temperature": 3}, None),
         ({"model": CHAT_MODEL, "messages": USER, "n": 2}, None),
         ({"model": CHAT_MODEL, "messages": [{"role": "tool", "content": "x"}]}, "messages[0]"),
+        # past the model's context window, as the Bedrock routes refuse it
+        ({"model": CHAT_MODEL, "messages": USER, "max_tokens": 10_000_000}, "max_tokens"),
+        ({"model": CHAT_MODEL, "messages": USER, "max_completion_tokens": 10_000_000}, "max_tokens"),
     ],
 )
 def test_bad_chat_requests_are_400_invalid_request(client, kwargs, param):
