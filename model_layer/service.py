@@ -159,19 +159,24 @@ class ModelService:
         request: ChatRequest,
         operation: str = "Converse",
         guardrail: GuardrailConfig | None = None,
+        *,
+        checked: GuardedCall | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Admit *before* the first byte, then stream; settling and metering happen when it ends.
 
         With a ``guardrail``, the input is checked once the call is admitted (so rate limits also
         bound the guardrail's work): a blocked input never reaches the model, its reservation is
-        settled at zero tokens, and the output is checked as it streams.
+        settled at zero tokens, and the output is checked as it streams. ``checked``: a guardrail
+        call whose input the caller checked itself (a knowledge-base query is checked before
+        retrieval); only the output is guarded here, inside the metering, so an answer the
+        guardrail stops is metered as a complete call, not as one the client left.
         """
         model = self.get_model(request.model_id, tenant)
         check_chat_request(request, self.bounds)
         request.tenant_id = tenant.tenant_id
         worst_case = estimate_input_tokens(request) + (request.max_tokens or model.context_window)
         admission = await self.limiter.admit(tenant, model.model_id, worst_case)
-        call = None
+        call = checked
         if guardrail is not None:
             try:
                 call = await self._guard_input(tenant, request, guardrail, operation)

@@ -7,24 +7,24 @@ before anything is retrieved: a blocked query retrieves nothing (Retrieve answer
 RetrieveAndGenerate answers the guardrail's blocked-input message without calling the model), a
 masked one (ANONYMIZE) is searched for, prompted with and kept in the session masked. The answer
 is checked as it streams, by the same output guard Converse uses (chunks of one text unit, held
-until they pass). The evaluation, caching and text-unit records are the gateway's guardrails
+until they pass), run by the model service inside the call's metering
+(``converse_stream(..., checked=guard.call)``), so a blocked answer is metered as a complete call.
+The evaluation, caching and text-unit records are the gateway's guardrails
 (:mod:`model_layer.guardrails`): an unknown guardrail or version is the ResourceNotFoundException
 Converse gives, and the units are recorded under the KB operation's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from model_layer.errors import ValidationException
-from model_layer.guardrails.converse import GuardedCall, GuardrailConfig, guard_output
+from model_layer.guardrails.converse import GuardedCall, GuardrailConfig
 from model_layer.guardrails.policies.base import TextBlock
-from model_layer.types import BlockStop, MessageStop, StreamEvent, Tenant, Usage
+from model_layer.types import Tenant
 
 INTERVENED, NONE = "INTERVENED", "NONE"  # the agent runtime's GuadrailAction (sic, in botocore)
-_CLOSING_EVENTS = 4  # read after a block at the end of the text, at most (MessageStop, Metadata)
 
 
 def config_from(raw: dict[str, Any] | None) -> GuardrailConfig | None:
@@ -87,42 +87,3 @@ async def check_query(models: Any, tenant: Tenant, guard: QueryGuard, text: str)
     if result.blocked:
         return None
     return result.texts[0] if result.intervened else text
-
-
-def guard_answer(
-    models: Any, tenant: Tenant, guard: QueryGuard, events: AsyncIterator[StreamEvent]
-) -> AsyncIterator[StreamEvent]:
-    """The model's events with its text checked as OUTPUT (masked, or cut at the blocked message)."""
-    config = guard.call.config
-
-    async def check(blocks: list[TextBlock]) -> Any:
-        return await models.guardrails.apply_blocks(
-            tenant, config.identifier, config.version, "OUTPUT", blocks,
-            operation=guard.operation, request_id=guard.request_id,
-        )  # fmt: skip
-
-    # The usage in the guard's closing metadata is not read here: the model call meters itself.
-    return guard_output(
-        _ending_read(events), check, guard.call, guard.blocked_output_message, lambda _: Usage()
-    )
-
-
-async def _ending_read(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    """``events``, closed the way the output guard closes them when it blocks — except that if
-    the answer's text was over (the usual block: the last chunk, checked at its BlockStop), the
-    few events still due are read first: the model call then ends, and is metered, as complete
-    with the provider's own usage rather than as a call the client left. A block earlier in the
-    text stops the model at once, as Bedrock does."""
-    text_over = False
-    try:
-        async for event in events:
-            text_over = text_over or isinstance(event, (BlockStop, MessageStop))
-            yield event
-    except GeneratorExit:
-        if text_over:
-            for _ in range(_CLOSING_EVENTS):  # bounded: MessageStop and Metadata are what is left
-                if await anext(events, None) is None:
-                    break
-        raise
-    finally:
-        await events.aclose()

@@ -138,9 +138,12 @@ async def generate(
         yield "guardrail", {"action": guard.action}
         await _save(knowledge, tenant, prepared, None)  # the session lives on, without the blocked turn
         return
-    events = await knowledge.models.converse_stream(tenant, prepared.chat, "RetrieveAndGenerate")
-    if guard is not None:
-        events = kb_guard.guard_answer(knowledge.models, tenant, guard, events)
+    # The answer's guard runs inside the model call's metering (``checked``): a blocked answer
+    # is a complete call, metered with the tokens produced up to the block.
+    checked = guard.call if guard is not None else None
+    events = await knowledge.models.converse_stream(
+        tenant, prepared.chat, "RetrieveAndGenerate", checked=checked
+    )
     parts: list[str] = []
     async for delta in text_deltas(events):
         parts.append(delta)

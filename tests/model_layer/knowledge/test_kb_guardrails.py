@@ -362,6 +362,7 @@ def test_a_block_inside_a_long_answer(live):
     assert stopped == {**stopped, "text": BLOCKED_OUT, "citations": [], "guardrail": ["INTERVENED"]}
     chat = next(u for u in gw.usage.records(tenant_id="acme", limit=20) if u.model_id == "fake.early-v1:0")
     assert 0 < chat.output_tokens < len(early.split())  # the model was stopped at the first unit
+    assert chat.outcome == "complete"  # stopped by the guardrail, not left by the client
 
     streamed = _stream(runtime, kb_id, question, _guard(gid), "fake.late-v1:0")
     assert streamed["guardrail"] == ["INTERVENED"] and streamed["citations"] == []
