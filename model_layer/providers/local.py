@@ -81,7 +81,7 @@ class LocalProviderConfig(ProviderConfigBase):
     n_ctx: int = Field(8192, ge=256)
     n_parallel: int = Field(4, ge=1, le=64)
     threads: int | None = Field(None, ge=1)  # None: engine.default_threads() (1 on a 2-core host)
-    embedding_threads: int | None = Field(None, ge=1)  # onnxruntime threads for embeddings
+    embedding_threads: int | None = Field(None, ge=1)  # onnxruntime; None: default_threads() too
 
 
 log = logging.getLogger("strata.gateway.providers")
