@@ -12,15 +12,19 @@ are taggable through the shared ``/tags/{resourceArn}`` routes (:mod:`model_laye
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
+from model_layer.agents.control import AgentsControl
 from model_layer.api import collisions
 from model_layer.api.agents_deps import AgentsDep, agents_of, bound_input, success_status
 from model_layer.api.deps import TenantDep
 from model_layer.errors import ResourceNotFoundException
+from model_layer.types import Tenant
 from model_layer.wire.openapi import bedrock_body_schema, request_body
 
 router = APIRouter(tags=["bedrock-agent"])
@@ -63,296 +67,239 @@ def _answer(operation: str, payload: dict[str, Any] | None) -> Response:
     return JSONResponse(payload, status_code=status)
 
 
+@dataclass
+class _Call:
+    """One bedrock-agent call: the request, the caller's tenant and the agents' control plane."""
+
+    request: Request
+    tenant: Tenant
+    control: AgentsControl
+
+    async def serve(
+        self, operation: str, run: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+    ) -> Response:
+        """Bind and check the operation's input (the route's path labels included), ``run`` it and
+        answer with the operation's success status (a 204 carries no body)."""
+        params = await bound_input(self.request, SERVICE, operation, **self.request.path_params)
+        return _answer(operation, await run(params))
+
+    async def tag(self, arn: str, tags: dict[str, str] | None) -> None:
+        """CreateAgent / CreateAgentAlias ``tags`` go where ``/tags/{resourceArn}`` keeps tags."""
+        knowledge = getattr(self.request.app.state, "knowledge", None)
+        if tags and knowledge is not None:
+            await knowledge.tag_resource(self.tenant, arn, tags)
+
+
+async def _call(request: Request, tenant: TenantDep, agents: AgentsDep) -> _Call:
+    return _Call(request, tenant, agents.control)
+
+
+CallDep = Annotated[_Call, Depends(_call)]
+
+
 # --- agents ------------------------------------------------------------------------------------
 
 
-async def _tag_on_create(request: Request, tenant: Any, arn: str, tags: dict[str, str] | None) -> None:
-    """CreateAgent / CreateAgentAlias ``tags`` go where ``/tags/{resourceArn}`` keeps tags."""
-    knowledge = getattr(request.app.state, "knowledge", None)
-    if tags and knowledge is not None:
-        await knowledge.tag_resource(tenant, arn, tags)
-
-
 @router.put("/agents/", openapi_extra=_doc("CreateAgent"))
-async def create_agent(request: Request, tenant: TenantDep, agents: AgentsDep) -> Response:
-    body = await bound_input(request, SERVICE, "CreateAgent")
-    created = await agents.control.create_agent(tenant, body)
-    await _tag_on_create(request, tenant, created["agent"]["agentArn"], body.get("tags"))
-    return _answer("CreateAgent", created)
+async def create_agent(call: CallDep) -> Response:
+    async def run(body: dict[str, Any]) -> dict[str, Any]:
+        created = await call.control.create_agent(call.tenant, body)
+        await call.tag(created["agent"]["agentArn"], body.get("tags"))
+        return created
+
+    return await call.serve("CreateAgent", run)
 
 
 @router.post("/agents/", openapi_extra=_doc("ListAgents"))
-async def list_agents(request: Request, tenant: TenantDep, agents: AgentsDep) -> Response:
-    body = await bound_input(request, SERVICE, "ListAgents")
-    return _answer("ListAgents", await agents.control.list_agents(tenant, body))
+async def list_agents(call: CallDep) -> Response:
+    return await call.serve("ListAgents", lambda body: call.control.list_agents(call.tenant, body))
 
 
 @router.get(AGENT)
-async def get_agent(agentId: str, request: Request, tenant: TenantDep, agents: AgentsDep) -> Response:
-    await bound_input(request, SERVICE, "GetAgent", agentId=agentId)
-    return _answer("GetAgent", await agents.control.get_agent(tenant, agentId))
+async def get_agent(agentId: str, call: CallDep) -> Response:
+    return await call.serve("GetAgent", lambda _: call.control.get_agent(call.tenant, agentId))
 
 
 @router.put(AGENT, openapi_extra=_doc("UpdateAgent"))
-async def update_agent(agentId: str, request: Request, tenant: TenantDep, agents: AgentsDep) -> Response:
-    body = await bound_input(request, SERVICE, "UpdateAgent", agentId=agentId)
-    return _answer("UpdateAgent", await agents.control.update_agent(tenant, agentId, body))
+async def update_agent(agentId: str, call: CallDep) -> Response:
+    return await call.serve("UpdateAgent", lambda body: call.control.update_agent(call.tenant, agentId, body))
 
 
 @router.delete(AGENT)
-async def delete_agent(agentId: str, request: Request, tenant: TenantDep, agents: AgentsDep) -> Response:
-    params = await bound_input(request, SERVICE, "DeleteAgent", agentId=agentId)
-    skip = bool(params.get("skipResourceInUseCheck"))
-    return _answer("DeleteAgent", await agents.control.delete_agent(tenant, agentId, skip))
+async def delete_agent(agentId: str, call: CallDep) -> Response:
+    return await call.serve(
+        "DeleteAgent",
+        lambda params: call.control.delete_agent(
+            call.tenant, agentId, bool(params.get("skipResourceInUseCheck"))
+        ),
+    )
 
 
 @router.post(AGENT)
-async def prepare_agent(agentId: str, request: Request, tenant: TenantDep, agents: AgentsDep) -> Response:
-    await bound_input(request, SERVICE, "PrepareAgent", agentId=agentId)
-    return _answer("PrepareAgent", await agents.control.prepare_agent(tenant, agentId))
+async def prepare_agent(agentId: str, call: CallDep) -> Response:
+    return await call.serve("PrepareAgent", lambda _: call.control.prepare_agent(call.tenant, agentId))
 
 
 # --- action groups -------------------------------------------------------------------------------
 
 
 @router.put(GROUPS, openapi_extra=_doc("CreateAgentActionGroup"))
-async def create_agent_action_group(
-    agentId: str,
-    agentVersion: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    op = "CreateAgentActionGroup"
-    body = await bound_input(request, SERVICE, op, agentId=agentId, agentVersion=agentVersion)
-    return _answer(op, await agents.control.create_action_group(tenant, agentId, body))
+async def create_agent_action_group(agentId: str, agentVersion: str, call: CallDep) -> Response:
+    return await call.serve(
+        "CreateAgentActionGroup", lambda body: call.control.create_action_group(call.tenant, agentId, body)
+    )
 
 
 @router.post(GROUPS, openapi_extra=_doc("ListAgentActionGroups"))
-async def list_agent_action_groups(
-    agentId: str,
-    agentVersion: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    op = "ListAgentActionGroups"
-    body = await bound_input(request, SERVICE, op, agentId=agentId, agentVersion=agentVersion)
-    return _answer(op, await agents.control.list_action_groups(tenant, agentId, agentVersion, body))
+async def list_agent_action_groups(agentId: str, agentVersion: str, call: CallDep) -> Response:
+    return await call.serve(
+        "ListAgentActionGroups",
+        lambda body: call.control.list_action_groups(call.tenant, agentId, agentVersion, body),
+    )
 
 
 @router.get(GROUPS + "{actionGroupId}/")
 async def get_agent_action_group(
-    agentId: str,
-    agentVersion: str,
-    actionGroupId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
+    agentId: str, agentVersion: str, actionGroupId: str, call: CallDep
 ) -> Response:
-    op = "GetAgentActionGroup"
-    ids = {"agentId": agentId, "agentVersion": agentVersion, "actionGroupId": actionGroupId}
-    await bound_input(request, SERVICE, op, **ids)
-    return _answer(op, await agents.control.get_action_group(tenant, agentId, agentVersion, actionGroupId))
+    return await call.serve(
+        "GetAgentActionGroup",
+        lambda _: call.control.get_action_group(call.tenant, agentId, agentVersion, actionGroupId),
+    )
 
 
 @router.put(GROUPS + "{actionGroupId}/", openapi_extra=_doc("UpdateAgentActionGroup"))
 async def update_agent_action_group(
-    agentId: str,
-    agentVersion: str,
-    actionGroupId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
+    agentId: str, agentVersion: str, actionGroupId: str, call: CallDep
 ) -> Response:
-    op = "UpdateAgentActionGroup"
-    ids = {"agentId": agentId, "agentVersion": agentVersion, "actionGroupId": actionGroupId}
-    body = await bound_input(request, SERVICE, op, **ids)
-    return _answer(op, await agents.control.update_action_group(tenant, agentId, actionGroupId, body))
+    return await call.serve(
+        "UpdateAgentActionGroup",
+        lambda body: call.control.update_action_group(call.tenant, agentId, actionGroupId, body),
+    )
 
 
 @router.delete(GROUPS + "{actionGroupId}/")
 async def delete_agent_action_group(
-    agentId: str,
-    agentVersion: str,
-    actionGroupId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
+    agentId: str, agentVersion: str, actionGroupId: str, call: CallDep
 ) -> Response:
-    op = "DeleteAgentActionGroup"
-    ids = {"agentId": agentId, "agentVersion": agentVersion, "actionGroupId": actionGroupId}
-    await bound_input(request, SERVICE, op, **ids)
-    await agents.control.delete_action_group(tenant, agentId, actionGroupId)
-    return _answer(op, None)
+    return await call.serve(  # 204: no body
+        "DeleteAgentActionGroup",
+        lambda _: call.control.delete_action_group(call.tenant, agentId, actionGroupId),
+    )
 
 
 # --- knowledge bases -----------------------------------------------------------------------------
 
 
 @router.put(KBS, openapi_extra=_doc("AssociateAgentKnowledgeBase"))
-async def associate_agent_knowledge_base(
-    agentId: str,
-    agentVersion: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    op = "AssociateAgentKnowledgeBase"
-    body = await bound_input(request, SERVICE, op, agentId=agentId, agentVersion=agentVersion)
-    return _answer(op, await agents.control.associate_knowledge_base(tenant, agentId, body))
+async def associate_agent_knowledge_base(agentId: str, agentVersion: str, call: CallDep) -> Response:
+    return await call.serve(
+        "AssociateAgentKnowledgeBase",
+        lambda body: call.control.associate_knowledge_base(call.tenant, agentId, body),
+    )
 
 
 @router.post(KBS, openapi_extra=_doc("ListAgentKnowledgeBases"))
-async def list_agent_knowledge_bases(
-    agentId: str,
-    agentVersion: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    op = "ListAgentKnowledgeBases"
-    body = await bound_input(request, SERVICE, op, agentId=agentId, agentVersion=agentVersion)
-    return _answer(op, await agents.control.list_knowledge_bases(tenant, agentId, agentVersion, body))
+async def list_agent_knowledge_bases(agentId: str, agentVersion: str, call: CallDep) -> Response:
+    return await call.serve(
+        "ListAgentKnowledgeBases",
+        lambda body: call.control.list_knowledge_bases(call.tenant, agentId, agentVersion, body),
+    )
 
 
 @router.get(KBS + "{knowledgeBaseId}/")
 async def get_agent_knowledge_base(
-    agentId: str,
-    agentVersion: str,
-    knowledgeBaseId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
+    agentId: str, agentVersion: str, knowledgeBaseId: str, call: CallDep
 ) -> Response:
-    op = "GetAgentKnowledgeBase"
-    ids = {"agentId": agentId, "agentVersion": agentVersion, "knowledgeBaseId": knowledgeBaseId}
-    await bound_input(request, SERVICE, op, **ids)
-    return _answer(
-        op, await agents.control.get_knowledge_base(tenant, agentId, agentVersion, knowledgeBaseId)
+    return await call.serve(
+        "GetAgentKnowledgeBase",
+        lambda _: call.control.get_knowledge_base(call.tenant, agentId, agentVersion, knowledgeBaseId),
     )
 
 
 @router.put(KBS + "{knowledgeBaseId}/", openapi_extra=_doc("UpdateAgentKnowledgeBase"))
 async def update_agent_knowledge_base(
-    agentId: str,
-    agentVersion: str,
-    knowledgeBaseId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
+    agentId: str, agentVersion: str, knowledgeBaseId: str, call: CallDep
 ) -> Response:
-    op = "UpdateAgentKnowledgeBase"
-    ids = {"agentId": agentId, "agentVersion": agentVersion, "knowledgeBaseId": knowledgeBaseId}
-    body = await bound_input(request, SERVICE, op, **ids)
-    return _answer(op, await agents.control.update_knowledge_base(tenant, agentId, knowledgeBaseId, body))
+    return await call.serve(
+        "UpdateAgentKnowledgeBase",
+        lambda body: call.control.update_knowledge_base(call.tenant, agentId, knowledgeBaseId, body),
+    )
 
 
 @router.delete(KBS + "{knowledgeBaseId}/")
 async def disassociate_agent_knowledge_base(
-    agentId: str,
-    agentVersion: str,
-    knowledgeBaseId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
+    agentId: str, agentVersion: str, knowledgeBaseId: str, call: CallDep
 ) -> Response:
-    op = "DisassociateAgentKnowledgeBase"
-    ids = {"agentId": agentId, "agentVersion": agentVersion, "knowledgeBaseId": knowledgeBaseId}
-    await bound_input(request, SERVICE, op, **ids)
-    await agents.control.disassociate_knowledge_base(tenant, agentId, knowledgeBaseId)
-    return _answer(op, None)
+    return await call.serve(  # 204: no body
+        "DisassociateAgentKnowledgeBase",
+        lambda _: call.control.disassociate_knowledge_base(call.tenant, agentId, knowledgeBaseId),
+    )
 
 
 # --- versions ----------------------------------------------------------------------------------
 
 
 @router.post("/agents/{agentId}/agentversions/", openapi_extra=_doc("ListAgentVersions"))
-async def list_agent_versions(
-    agentId: str, request: Request, tenant: TenantDep, agents: AgentsDep
-) -> Response:
-    body = await bound_input(request, SERVICE, "ListAgentVersions", agentId=agentId)
-    return _answer("ListAgentVersions", await agents.control.list_versions(tenant, agentId, body))
+async def list_agent_versions(agentId: str, call: CallDep) -> Response:
+    return await call.serve(
+        "ListAgentVersions", lambda body: call.control.list_versions(call.tenant, agentId, body)
+    )
 
 
 @router.get("/agents/{agentId}/agentversions/{agentVersion}/")
-async def get_agent_version(
-    agentId: str,
-    agentVersion: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    await bound_input(request, SERVICE, "GetAgentVersion", agentId=agentId, agentVersion=agentVersion)
-    return _answer("GetAgentVersion", await agents.control.get_version(tenant, agentId, agentVersion))
+async def get_agent_version(agentId: str, agentVersion: str, call: CallDep) -> Response:
+    return await call.serve(
+        "GetAgentVersion", lambda _: call.control.get_version(call.tenant, agentId, agentVersion)
+    )
 
 
 @router.delete("/agents/{agentId}/agentversions/{agentVersion}/")
-async def delete_agent_version(
-    agentId: str,
-    agentVersion: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    op = "DeleteAgentVersion"
-    params = await bound_input(request, SERVICE, op, agentId=agentId, agentVersion=agentVersion)
-    skip = bool(params.get("skipResourceInUseCheck"))
-    return _answer(op, await agents.control.delete_version(tenant, agentId, agentVersion, skip))
+async def delete_agent_version(agentId: str, agentVersion: str, call: CallDep) -> Response:
+    return await call.serve(
+        "DeleteAgentVersion",
+        lambda params: call.control.delete_version(
+            call.tenant, agentId, agentVersion, bool(params.get("skipResourceInUseCheck"))
+        ),
+    )
 
 
 # --- aliases -----------------------------------------------------------------------------------
 
 
 @router.put(ALIASES, openapi_extra=_doc("CreateAgentAlias"))
-async def create_agent_alias(
-    agentId: str, request: Request, tenant: TenantDep, agents: AgentsDep
-) -> Response:
-    body = await bound_input(request, SERVICE, "CreateAgentAlias", agentId=agentId)
-    created = await agents.control.create_alias(tenant, agentId, body)
-    await _tag_on_create(request, tenant, created["agentAlias"]["agentAliasArn"], body.get("tags"))
-    return _answer("CreateAgentAlias", created)
+async def create_agent_alias(agentId: str, call: CallDep) -> Response:
+    async def run(body: dict[str, Any]) -> dict[str, Any]:
+        created = await call.control.create_alias(call.tenant, agentId, body)
+        await call.tag(created["agentAlias"]["agentAliasArn"], body.get("tags"))
+        return created
+
+    return await call.serve("CreateAgentAlias", run)
 
 
 @router.post(ALIASES, openapi_extra=_doc("ListAgentAliases"))
-async def list_agent_aliases(
-    agentId: str, request: Request, tenant: TenantDep, agents: AgentsDep
-) -> Response:
-    body = await bound_input(request, SERVICE, "ListAgentAliases", agentId=agentId)
-    return _answer("ListAgentAliases", await agents.control.list_aliases(tenant, agentId, body))
+async def list_agent_aliases(agentId: str, call: CallDep) -> Response:
+    return await call.serve(
+        "ListAgentAliases", lambda body: call.control.list_aliases(call.tenant, agentId, body)
+    )
 
 
 @router.get(ALIASES + "{agentAliasId}/")
-async def get_agent_alias(
-    agentId: str,
-    agentAliasId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    await bound_input(request, SERVICE, "GetAgentAlias", agentId=agentId, agentAliasId=agentAliasId)
-    return _answer("GetAgentAlias", await agents.control.get_alias(tenant, agentId, agentAliasId))
+async def get_agent_alias(agentId: str, agentAliasId: str, call: CallDep) -> Response:
+    return await call.serve(
+        "GetAgentAlias", lambda _: call.control.get_alias(call.tenant, agentId, agentAliasId)
+    )
 
 
 @router.put(ALIASES + "{agentAliasId}/", openapi_extra=_doc("UpdateAgentAlias"))
-async def update_agent_alias(
-    agentId: str,
-    agentAliasId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    body = await bound_input(request, SERVICE, "UpdateAgentAlias", agentId=agentId, agentAliasId=agentAliasId)
-    return _answer("UpdateAgentAlias", await agents.control.update_alias(tenant, agentId, agentAliasId, body))
+async def update_agent_alias(agentId: str, agentAliasId: str, call: CallDep) -> Response:
+    return await call.serve(
+        "UpdateAgentAlias", lambda body: call.control.update_alias(call.tenant, agentId, agentAliasId, body)
+    )
 
 
 @router.delete(ALIASES + "{agentAliasId}/")
-async def delete_agent_alias(
-    agentId: str,
-    agentAliasId: str,
-    request: Request,
-    tenant: TenantDep,
-    agents: AgentsDep,
-) -> Response:
-    await bound_input(request, SERVICE, "DeleteAgentAlias", agentId=agentId, agentAliasId=agentAliasId)
-    return _answer("DeleteAgentAlias", await agents.control.delete_alias(tenant, agentId, agentAliasId))
+async def delete_agent_alias(agentId: str, agentAliasId: str, call: CallDep) -> Response:
+    return await call.serve(
+        "DeleteAgentAlias", lambda _: call.control.delete_alias(call.tenant, agentId, agentAliasId)
+    )
