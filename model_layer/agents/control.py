@@ -203,11 +203,8 @@ class AgentsControl:
     async def list_action_groups(
         self, tenant: Tenant, agent_id: str, version: str, request: dict[str, Any]
     ) -> dict[str, Any]:
-        groups, token = wire.paginate(await self._groups(tenant, agent_id, version), request)
-        out: dict[str, Any] = {"actionGroupSummaries": [wire.action_group_summary(g) for g in groups]}
-        if token:
-            out["nextToken"] = token
-        return out
+        groups = await self._groups(tenant, agent_id, version)
+        return wire.page("actionGroupSummaries", groups, request, wire.action_group_summary)
 
     async def update_action_group(
         self, tenant: Tenant, agent_id: str, group_id: str, request: dict[str, Any]
@@ -266,11 +263,8 @@ class AgentsControl:
     async def list_knowledge_bases(
         self, tenant: Tenant, agent_id: str, version: str, request: dict[str, Any]
     ) -> dict[str, Any]:
-        items, token = wire.paginate(await self._kb_items(tenant, agent_id, version), request)
-        out: dict[str, Any] = {"agentKnowledgeBaseSummaries": [wire.knowledge_base_summary(i) for i in items]}
-        if token:
-            out["nextToken"] = token
-        return out
+        items = await self._kb_items(tenant, agent_id, version)
+        return wire.page("agentKnowledgeBaseSummaries", items, request, wire.knowledge_base_summary)
 
     async def update_knowledge_base(
         self, tenant: Tenant, agent_id: str, kb_id: str, request: dict[str, Any]
@@ -305,11 +299,7 @@ class AgentsControl:
                     name, str(v.version), "PREPARED", v.created_at, v.created_at, v.snapshot["agent"]
                 )
             )
-        page, token = wire.paginate(items, request)
-        out: dict[str, Any] = {"agentVersionSummaries": page}
-        if token:
-            out["nextToken"] = token
-        return out
+        return wire.page("agentVersionSummaries", items, request)
 
     async def get_version(self, tenant: Tenant, agent_id: str, version: str) -> dict[str, Any]:
         if version == DRAFT:
@@ -390,11 +380,7 @@ class AgentsControl:
         agent = await _run(self.store.get_agent, tenant.tenant_id, agent_id)
         records = await _run(self.store.list_aliases, tenant.tenant_id, agent_id)
         items = [wire.test_alias(agent, self.arns), *(wire.alias(r, self.arns) for r in records)]
-        page, token = wire.paginate(items, request)
-        out: dict[str, Any] = {"agentAliasSummaries": [wire.alias_summary(i) for i in page]}
-        if token:
-            out["nextToken"] = token
-        return out
+        return wire.page("agentAliasSummaries", items, request, wire.alias_summary)
 
     async def update_alias(
         self, tenant: Tenant, agent_id: str, alias_id: str, request: dict[str, Any]

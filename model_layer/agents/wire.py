@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 from model_layer.agents.definitions import public
@@ -230,3 +231,15 @@ def paginate(items: list[Any], body: dict[str, Any]) -> tuple[list[Any], str | N
     chunk = items[start : start + size]
     more = start + size < len(items)
     return chunk, page_token(start + size) if more else None
+
+
+def page(
+    key: str, items: list[Any], body: dict[str, Any], summary: Callable[[Any], Any] | None = None
+) -> dict[str, Any]:
+    """A List* answer: the page of ``items`` ``body`` asks for under ``key`` (each through
+    ``summary`` where given), and ``nextToken`` when more follow."""
+    chunk, token = paginate(items, body)
+    out: dict[str, Any] = {key: [summary(i) for i in chunk] if summary else chunk}
+    if token:
+        out["nextToken"] = token
+    return out
