@@ -45,9 +45,13 @@ System = str | list[dict[str, Any]] | None
 
 
 class _ClientBase:
-    """Auth, URLs, request building and response parsing shared by every SDK client."""
+    """Auth, URLs, request building, retry decisions and response parsing shared by every SDK
+    client; the sync and async transports below add only the I/O (their httpx client and sleep)."""
 
     USER_AGENT = USER_AGENT
+    DEFAULT_TIMEOUT_S = 120.0
+    _HTTP: type[httpx.Client] | type[httpx.AsyncClient]  # the transport's httpx client class
+    _SLEEP: Callable[[float], Any]  # the transport's default sleep between attempts
 
     def __init__(
         self,
@@ -58,11 +62,20 @@ class _ClientBase:
         secret_key: str | None = None,
         session_token: str | None = None,
         region: str = "us-east-1",
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
+        """``transport``: an httpx transport (async for the async clients); ``sleep``: the wait
+        between attempts (default ``time.sleep``, or ``asyncio.sleep`` for the async clients)."""
         self.base_url = base_url.rstrip("/")
         self.auth: Auth = resolve_auth(api_key, access_key, secret_key, session_token, region)
         self.retry = retry or RetryPolicy()
+        self._http: Any = self._HTTP(
+            transport=transport, timeout=self.DEFAULT_TIMEOUT_S if timeout is None else timeout
+        )
+        self._sleep = self._SLEEP if sleep is None else sleep
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Request:
         url = self.base_url + path
@@ -78,6 +91,29 @@ class _ClientBase:
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
             return APITimeoutError(f"no answer from the gateway in time ({type(exc).__name__})")
         return APIConnectionError(f"cannot reach the gateway: {exc or type(exc).__name__}")
+
+    def _retry_delay(self, error: StrataAPIError, attempt: int) -> float:
+        """The wait before the next attempt after ``error`` on attempt ``attempt`` (from 1); raises
+        ``error`` when the retry policy gives up."""
+        if not self.retry.should_retry(error, attempt):
+            raise error
+        return self.retry.delay_s(error, attempt)
+
+    @staticmethod
+    def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+        return response.json() if response.content else {}
+
+    @staticmethod
+    def _input_tokens(response: httpx.Response) -> int:
+        return int(response.json()["inputTokens"])
+
+    @staticmethod
+    def _models(response: httpx.Response) -> list[ModelSummary]:
+        return [ModelSummary.from_wire(s) for s in response.json().get("modelSummaries", [])]
+
+    @staticmethod
+    def _usage(response: httpx.Response) -> UsageReport:
+        return UsageReport.from_wire(response.json())
 
     @staticmethod
     def _converse(response: httpx.Response) -> ConverseResponse:
@@ -97,35 +133,8 @@ class _ClientBase:
 class _SyncTransport(_ClientBase):
     """The blocking HTTP side every sync client shares: one httpx client, retries, context manager."""
 
-    DEFAULT_TIMEOUT_S = 120.0
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        session_token: str | None = None,
-        region: str = "us-east-1",
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(
-            base_url,
-            api_key=api_key,
-            access_key=access_key,
-            secret_key=secret_key,
-            session_token=session_token,
-            region=region,
-            retry=retry,
-        )
-        self._http = httpx.Client(
-            transport=transport, timeout=self.DEFAULT_TIMEOUT_S if timeout is None else timeout
-        )
-        self._sleep = sleep
+    _HTTP = httpx.Client
+    _SLEEP = staticmethod(time.sleep)
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *, stream: bool = False):
         attempt = 0
@@ -141,13 +150,10 @@ class _SyncTransport(_ClientBase):
                 content = response.read()
                 response.close()
                 error = error_from_response(response.status_code, response.headers, content)
-            if not self.retry.should_retry(error, attempt):
-                raise error
-            self._sleep(self.retry.delay_s(error, attempt))
+            self._sleep(self._retry_delay(error, attempt))
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self._send(method, path, body)
-        return response.json() if response.content else {}
+        return self._json_or_empty(self._send(method, path, body))
 
     def close(self) -> None:
         self._http.close()
@@ -223,7 +229,7 @@ class StrataClient(_SyncTransport):
 
     def count_tokens(self, model_id: str, messages: Messages, *, system: System = None) -> int:
         body = count_tokens_body(messages, system)
-        return int(self._send("POST", model_path(model_id, "count-tokens"), body).json()["inputTokens"])
+        return self._input_tokens(self._send("POST", model_path(model_id, "count-tokens"), body))
 
     def embed(self, model_id: str, texts: list[str]) -> Embeddings:
         """Embed several texts in one call (the gateway's ``/v1/embeddings``)."""
@@ -232,46 +238,18 @@ class StrataClient(_SyncTransport):
         )
 
     def list_models(self) -> list[ModelSummary]:
-        body = self._send("GET", "/foundation-models").json()
-        return [ModelSummary.from_wire(s) for s in body.get("modelSummaries", [])]
+        return self._models(self._send("GET", "/foundation-models"))
 
     def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> UsageReport:
         """This tenant's metered usage, spend and budgets (optionally between ``since`` and ``until``)."""
-        return UsageReport.from_wire(self._send("GET", usage_path(since, until)).json())
+        return self._usage(self._send("GET", usage_path(since, until)))
 
 
 class _AsyncTransport(_ClientBase):
     """The asyncio twin of :class:`_SyncTransport`."""
 
-    DEFAULT_TIMEOUT_S = 120.0
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        session_token: str | None = None,
-        region: str = "us-east-1",
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Any] = asyncio.sleep,
-    ) -> None:
-        super().__init__(
-            base_url,
-            api_key=api_key,
-            access_key=access_key,
-            secret_key=secret_key,
-            session_token=session_token,
-            region=region,
-            retry=retry,
-        )
-        self._http = httpx.AsyncClient(
-            transport=transport, timeout=self.DEFAULT_TIMEOUT_S if timeout is None else timeout
-        )
-        self._sleep = sleep
+    _HTTP = httpx.AsyncClient
+    _SLEEP = staticmethod(asyncio.sleep)
 
     async def _send(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, stream: bool = False
@@ -289,13 +267,10 @@ class _AsyncTransport(_ClientBase):
                 content = await response.aread()
                 await response.aclose()
                 error = error_from_response(response.status_code, response.headers, content)
-            if not self.retry.should_retry(error, attempt):
-                raise error
-            await self._sleep(self.retry.delay_s(error, attempt))
+            await self._sleep(self._retry_delay(error, attempt))
 
     async def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self._send(method, path, body)
-        return response.json() if response.content else {}
+        return self._json_or_empty(await self._send(method, path, body))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -369,16 +344,15 @@ class AsyncStrataClient(_AsyncTransport):
         response = await self._send(
             "POST", model_path(model_id, "count-tokens"), count_tokens_body(messages, system)
         )
-        return int(response.json()["inputTokens"])
+        return self._input_tokens(response)
 
     async def embed(self, model_id: str, texts: list[str]) -> Embeddings:
         response = await self._send("POST", "/v1/embeddings", self._embed_body(model_id, texts))
         return self._embeddings(model_id, response)
 
     async def list_models(self) -> list[ModelSummary]:
-        body = (await self._send("GET", "/foundation-models")).json()
-        return [ModelSummary.from_wire(s) for s in body.get("modelSummaries", [])]
+        return self._models(await self._send("GET", "/foundation-models"))
 
     async def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> UsageReport:
         """This tenant's metered usage, spend and budgets (optionally between ``since`` and ``until``)."""
-        return UsageReport.from_wire((await self._send("GET", usage_path(since, until))).json())
+        return self._usage(await self._send("GET", usage_path(since, until)))
