@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root: kb_data.py imports tests/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kb_data import load, write_corpus

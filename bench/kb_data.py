@@ -14,11 +14,13 @@ split only (``bench/kb.py --tune``); the results file reports the held-out split
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 from pathlib import Path
 from typing import Any
+
+# The PDF and docx writers the knowledge tests use (the repository root is on sys.path: bench/kb.py)
+from tests.model_layer.knowledge.docs import docx_bytes, pdf_bytes
 
 DATA = Path(__file__).resolve().parent / "data" / "kb"
 SETS = {"original": DATA / "corpus.json", "extension": DATA / "extension.json"}
@@ -40,42 +42,6 @@ def split_of(question: str) -> str:
     return "tune" if int(digest[:8], 16) % 3 == 0 else "held-out"
 
 
-def _pdf(text: str) -> bytes:
-    lines = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in text.splitlines()]
-    stream = "BT /F1 11 Tf 14 TL 50 780 Td " + " ".join(f"({line}) Tj T*" for line in lines) + " ET"
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Contents 4 0 R "
-        "/Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(f"{n} 0 obj\n{body}\nendobj\n".encode("latin-1"))
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
-
-
-def _docx(text: str) -> bytes:
-    import docx
-
-    document = docx.Document()
-    for paragraph in text.split("\n\n"):
-        document.add_paragraph(paragraph)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
-
-
 def write_corpus(folder: Path, sets: tuple[str, ...] = ("original",)) -> dict[str, str]:
     """Write every document of ``sets``; returns {file name: document id}."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,9 +50,9 @@ def write_corpus(folder: Path, sets: tuple[str, ...] = ("original",)) -> dict[st
         name = f"{doc['id']}.{doc['format']}"
         text, path = doc["text"], folder / name
         if doc["format"] == "pdf":
-            path.write_bytes(_pdf(text))
+            path.write_bytes(pdf_bytes(text))
         elif doc["format"] == "docx":
-            path.write_bytes(_docx(text))
+            path.write_bytes(docx_bytes(text))
         elif doc["format"] == "html":
             body = "".join(f"<p>{p}</p>" for p in text.split("\n\n"))
             path.write_text(f"<html><head><title>{doc['id']}</title></head><body>{body}</body></html>")
