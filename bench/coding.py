@@ -27,6 +27,7 @@ import platform
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -36,17 +37,16 @@ from typing import Any, ClassVar
 
 import uvicorn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root: the tests' gateway helpers
+
 from applications.coding.ask import NOT_ANSWERED, run_ask
 from applications.coding.companion import CodeSettings, run_fix, run_generate, run_migrate
 from applications.coding.migrate import deprecated_uses, run_ruff_upgrades
 from applications.coding.sandbox import Sandbox, SandboxLimits
 from applications.coding.workspace import Workspace
-from model_layer.app import assemble, create_app
-from model_layer.config import parse_config
-from model_layer.providers.registry import ModelRouter
 from model_layer.serving import uvicorn_config
-from model_layer.settings import GatewaySettings
 from model_layer.types import BlockDelta, BlockStop, ChatRequest, MessageStart, MessageStop, Metadata, Usage
+from tests.model_layer.gateway_harness import build_gateway, local_minilm
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "coding"
@@ -118,26 +118,15 @@ def gateway_config() -> dict[str, Any]:
             {"id": ORACLE, "provider": "oracle", "provider_name": "Strata"},
             # What the default config declares: llama.cpp's 8,192-token KV cache over its 4 slots.
             {"id": LOCAL, "provider": "local", "upstream": "smollm2-135m-instruct", "context_window": 2048},
-            {
-                "id": EMBED,
-                "provider": "local",
-                "upstream": "all-minilm-l6-v2",
-                "kind": "embedding",
-                "native_format": "titan-embed",
-                "streaming": False,
-                "context_window": 256,
-            },
+            local_minilm(EMBED),
         ],
         "retry": {"max_attempts": 1},
     }
 
 
 def start_gateway(home: Path, oracle: OracleProvider) -> tuple[str, str, uvicorn.Server]:
-    router = ModelRouter(parse_config(gateway_config()), providers={"oracle": oracle})
-    settings = GatewaySettings(home=home)
-    parts = assemble(settings, router=router)
-    app = create_app(settings, gateway=parts)
-    key = parts.keystore.create_keys("bench").api_key
+    gw = build_gateway(home, gateway_config(), providers={"oracle": oracle}, tenant="bench")
+    app, settings, key = gw.app, gw.settings, gw.keys.api_key
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

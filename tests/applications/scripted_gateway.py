@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_layer.app import assemble, create_app
-from model_layer.config import parse_config
-from model_layer.providers.registry import ModelRouter
-from model_layer.settings import GatewaySettings
 from tests.model_layer.agents.scripted import ScriptedProvider
+from tests.model_layer.gateway_harness import build_gateway, local_minilm
 from tests.model_layer.live import serve_app
 
 EMBED = "amazon.minilm-l6-v2:0"  # the real local MiniLM
@@ -29,15 +26,7 @@ def scripted_models(model_id: str) -> dict[str, Any]:
         "providers": [{"name": "scripted", "type": "fake"}, {"name": "local", "type": "local"}],
         "models": [
             {"id": model_id, "provider": "scripted", "provider_name": "Strata"},
-            {
-                "id": EMBED,
-                "provider": "local",
-                "upstream": "all-minilm-l6-v2",
-                "kind": "embedding",
-                "native_format": "titan-embed",
-                "streaming": False,
-                "context_window": 256,
-            },
+            local_minilm(EMBED),
         ],
         "retry": {"max_attempts": 1},
     }
@@ -54,10 +43,6 @@ class ScriptedGateway:
 @contextlib.contextmanager
 def scripted_gateway(home: Path, model_id: str, tenant: str) -> Iterator[ScriptedGateway]:
     model = ScriptedProvider()
-    router = ModelRouter(parse_config(scripted_models(model_id)), providers={"scripted": model})
-    settings = GatewaySettings(home=home)
-    parts = assemble(settings, router=router)
-    app = create_app(settings, gateway=parts)
-    keys = parts.keystore.create_keys(tenant)
-    with serve_app(app) as url:
-        yield ScriptedGateway(url, model, keys.api_key, parts)
+    gw = build_gateway(home, scripted_models(model_id), providers={"scripted": model}, tenant=tenant)
+    with serve_app(gw.app) as url:
+        yield ScriptedGateway(url, model, gw.keys.api_key, gw.parts)

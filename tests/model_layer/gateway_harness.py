@@ -23,6 +23,19 @@ EMBED_MODEL = "amazon.fake-embed-v1:0"  # `amazon.`: langchain's BedrockEmbeddin
 EMBED_DIMS = 16
 
 
+def local_minilm(model_id: str) -> dict[str, Any]:
+    """A model entry: ``model_id`` served by the real local MiniLM embeddings (onnxruntime)."""
+    return {
+        "id": model_id,
+        "provider": "local",
+        "upstream": "all-minilm-l6-v2",
+        "kind": "embedding",
+        "native_format": "titan-embed",
+        "streaming": False,
+        "context_window": 256,
+    }
+
+
 def fake_models(**provider: Any) -> dict[str, Any]:
     """A strata.toml document with one fake chat model and one fake embedding model."""
     return {
@@ -67,12 +80,20 @@ def committed_usage(parts: Parts):
     return parts.keystore.state.usage
 
 
-def build_gateway(home: Path, config: dict[str, Any] | None = None, **limits: Any) -> Gateway:
-    """The gateway app over ``config`` (default :func:`fake_models`) with keys for tenant ``acme``."""
+def build_gateway(
+    home: Path,
+    config: dict[str, Any] | None = None,
+    *,
+    providers: dict[str, Any] | None = None,
+    tenant: str = "acme",
+    **limits: Any,
+) -> Gateway:
+    """The gateway app over ``config`` (default :func:`fake_models`; ``providers`` by name, such as a
+    scripted model, instead of the configured ones) with keys for ``tenant``."""
     settings = GatewaySettings(home=home)
-    router = ModelRouter(parse_config(config or fake_models()))
+    router = ModelRouter(parse_config(config or fake_models()), providers=providers)
     parts = assemble(settings, router=router)
     app = create_app(settings, gateway=parts)
     gateway = Gateway(app, None, settings, router, parts)  # type: ignore[arg-type]
-    gateway.keys = gateway.issue_keys("acme", **limits)
+    gateway.keys = gateway.issue_keys(tenant, **limits)
     return gateway

@@ -21,6 +21,7 @@ from tests.model_layer.agents.harness import (
     running_gateway,
 )
 from tests.model_layer.agents.scripted import call, text
+from tests.model_layer.gateway_harness import local_minilm
 from tests.model_layer.knowledge.conftest import EMBED_MODEL, create_kb, folder_source, ingest
 
 POLICIES = {
@@ -37,16 +38,7 @@ def kb_agent_gateway(tmp_path, monkeypatch):
     for name, body in POLICIES.items():
         (docs / name).write_text(body)
     monkeypatch.setenv("STRATA_KB_FOLDER_ROOTS", str(docs))
-    embed = {
-        "id": EMBED_MODEL,
-        "provider": "local",
-        "upstream": "all-minilm-l6-v2",
-        "kind": "embedding",
-        "native_format": "titan-embed",
-        "streaming": False,
-        "context_window": 256,
-    }
-    config = models_config([embed], [{"name": "local", "type": "local"}])
+    config = models_config([local_minilm(EMBED_MODEL)], [{"name": "local", "type": "local"}])
     with running_gateway(tmp_path / "home", config=config) as gw:
         kb_id = create_kb(gw.agent, "policies")
         source = gw.agent.create_data_source(

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.model_layer.gateway_harness import Gateway, build_gateway
+from tests.model_layer.gateway_harness import Gateway, build_gateway, local_minilm
 from tests.model_layer.live import serve_app
 
 CHAT_MODEL = "fake.echo-v1:0"
@@ -27,15 +27,7 @@ def kb_models(**fake: Any) -> dict[str, Any]:
         "providers": [{"name": "fake", "type": "fake", **fake}, {"name": "local", "type": "local"}],
         "models": [
             {"id": CHAT_MODEL, "provider": "fake", "provider_name": "Strata"},
-            {
-                "id": EMBED_MODEL,
-                "provider": "local",
-                "upstream": "all-minilm-l6-v2",
-                "kind": "embedding",
-                "native_format": "titan-embed",
-                "streaming": False,
-                "context_window": 256,
-            },
+            local_minilm(EMBED_MODEL),
         ],
         "retry": {"max_attempts": 1},
     }
