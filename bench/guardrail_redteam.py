@@ -189,7 +189,7 @@ def main() -> None:
     )
     merge(
         {
-            **({"note": note} if note else {}),
+            **({"note": note, "guarded_only": True} if note else {}),
             "probes": args.probes.split(","),
             "cap": args.cap,
             "without_guardrail": plain,
@@ -227,7 +227,7 @@ def merge(red_team: dict) -> None:
 def render_run(run: dict) -> list[str]:
     lines = [
         "",
-        f"Run {run['when']}: probes capped at {run['cap']} prompts each, answers at {run['max_tokens']} tokens; {run['elapsed_s']} s for both passes; load average {run['load_average']}.",
+        f"Run {run['when']}: probes capped at {run['cap']} prompts each, answers at {run['max_tokens']} tokens; {run['elapsed_s']} s for {'the guarded pass' if run.get('guarded_only') else 'both passes'}; load average {run['load_average']}.",
     ]
     if run.get("note"):
         lines.append(run["note"])
