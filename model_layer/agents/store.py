@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
@@ -32,6 +32,9 @@ NOT_FOUND = (
     "Failed to retrieve resource because it doesn't exist. Retry the request with a different "
     "resource identifier."
 )
+
+
+R = TypeVar("R")  # a record type
 
 
 def _dumps(value: Any) -> str:
@@ -205,26 +208,23 @@ class AgentStore:
                 f"Cannot use actionGroupName {name}: the agent already has an action group with this name."
             )
 
-    def get_action_group(self, tenant_id: str, agent_id: str, group_id: str) -> ActionGroupRecord:
+    def _of_agent(
+        self, tenant_id: str, agent_id: str, rows: Callable[[Connection, str, str], list[R]]
+    ) -> list[R]:
+        """``rows`` (action groups, knowledge bases, aliases) of an agent that exists (404 if not)."""
         with self.db.read() as conn:
             self._agent_row(conn, tenant_id, agent_id)
-            for group in self._action_groups(conn, tenant_id, agent_id):
-                if group.action_group_id == group_id:
-                    return group
-        raise not_found("Action group", group_id)
+            return rows(conn, tenant_id, agent_id)
+
+    def get_action_group(self, tenant_id: str, agent_id: str, group_id: str) -> ActionGroupRecord:
+        groups = self._of_agent(tenant_id, agent_id, self._action_groups)
+        return _find(groups, lambda g: g.action_group_id == group_id, "Action group", group_id)
 
     def list_action_groups(self, tenant_id: str, agent_id: str) -> list[ActionGroupRecord]:
-        with self.db.read() as conn:
-            self._agent_row(conn, tenant_id, agent_id)
-            return self._action_groups(conn, tenant_id, agent_id)
+        return self._of_agent(tenant_id, agent_id, self._action_groups)
 
     def _action_groups(self, conn: Connection, tenant_id: str, agent_id: str) -> list[ActionGroupRecord]:
-        g = t.agent_action_groups.c
-        rows = conn.execute(
-            select(t.agent_action_groups)
-            .where(g.tenant_id == tenant_id, g.agent_id == agent_id)
-            .order_by(g.created_at, g.action_group_id)
-        )
+        rows = _child_rows(conn, t.agent_action_groups, tenant_id, agent_id, "action_group_id")
         return [
             ActionGroupRecord(
                 r.action_group_id,
@@ -293,25 +293,14 @@ class AgentStore:
         return self.get_knowledge_base(tenant_id, agent_id, kb_id)
 
     def get_knowledge_base(self, tenant_id: str, agent_id: str, kb_id: str) -> KnowledgeBaseLink:
-        with self.db.read() as conn:
-            self._agent_row(conn, tenant_id, agent_id)
-            for link in self._knowledge_bases(conn, tenant_id, agent_id):
-                if link.knowledge_base_id == kb_id:
-                    return link
-        raise not_found("Knowledge base", kb_id)
+        links = self._of_agent(tenant_id, agent_id, self._knowledge_bases)
+        return _find(links, lambda link: link.knowledge_base_id == kb_id, "Knowledge base", kb_id)
 
     def list_knowledge_bases(self, tenant_id: str, agent_id: str) -> list[KnowledgeBaseLink]:
-        with self.db.read() as conn:
-            self._agent_row(conn, tenant_id, agent_id)
-            return self._knowledge_bases(conn, tenant_id, agent_id)
+        return self._of_agent(tenant_id, agent_id, self._knowledge_bases)
 
     def _knowledge_bases(self, conn: Connection, tenant_id: str, agent_id: str) -> list[KnowledgeBaseLink]:
-        k = t.agent_knowledge_bases.c
-        rows = conn.execute(
-            select(t.agent_knowledge_bases)
-            .where(k.tenant_id == tenant_id, k.agent_id == agent_id)
-            .order_by(k.created_at, k.knowledge_base_id)
-        )
+        rows = _child_rows(conn, t.agent_knowledge_bases, tenant_id, agent_id, "knowledge_base_id")
         return [
             KnowledgeBaseLink(
                 r.agent_id, r.knowledge_base_id, r.description, r.state, r.created_at, r.updated_at
@@ -432,25 +421,14 @@ class AgentStore:
             )
 
     def get_alias(self, tenant_id: str, agent_id: str, alias_id: str) -> AliasRecord:
-        with self.db.read() as conn:
-            self._agent_row(conn, tenant_id, agent_id)
-            for alias in self._aliases(conn, tenant_id, agent_id):
-                if alias.alias_id == alias_id:
-                    return alias
-        raise not_found("Agent alias", alias_id)
+        aliases = self._of_agent(tenant_id, agent_id, self._aliases)
+        return _find(aliases, lambda a: a.alias_id == alias_id, "Agent alias", alias_id)
 
     def list_aliases(self, tenant_id: str, agent_id: str) -> list[AliasRecord]:
-        with self.db.read() as conn:
-            self._agent_row(conn, tenant_id, agent_id)
-            return self._aliases(conn, tenant_id, agent_id)
+        return self._of_agent(tenant_id, agent_id, self._aliases)
 
     def _aliases(self, conn: Connection, tenant_id: str, agent_id: str) -> list[AliasRecord]:
-        a = t.agent_aliases.c
-        rows = conn.execute(
-            select(t.agent_aliases)
-            .where(a.tenant_id == tenant_id, a.agent_id == agent_id)
-            .order_by(a.created_at, a.alias_id)
-        )
+        rows = _child_rows(conn, t.agent_aliases, tenant_id, agent_id, "alias_id")
         return [
             AliasRecord(r.alias_id, r.agent_id, r.alias_name, json.loads(r.body), r.created_at, r.updated_at)
             for r in rows
@@ -476,6 +454,24 @@ class AgentStore:
             where = and_(a.tenant_id == tenant_id, a.agent_id == agent_id, a.alias_id == alias_id)
             if conn.execute(delete(t.agent_aliases).where(where)).rowcount == 0:
                 raise not_found("Agent alias", alias_id)
+
+
+def _child_rows(conn: Connection, table: Any, tenant_id: str, agent_id: str, id_column: str) -> Any:
+    """An agent's rows of ``table`` (action groups, knowledge bases, aliases), oldest first."""
+    c = table.c
+    return conn.execute(
+        select(table)
+        .where(c.tenant_id == tenant_id, c.agent_id == agent_id)
+        .order_by(c.created_at, c[id_column])
+    )
+
+
+def _find(items: list[R], matches: Callable[[R], bool], what: str, ident: str) -> R:
+    """The first of ``items`` that ``matches``; ResourceNotFoundException (``what`` ``ident``) if none."""
+    for item in items:
+        if matches(item):
+            return item
+    raise not_found(what, ident)
 
 
 def _agent(row: Any) -> AgentRecord:
