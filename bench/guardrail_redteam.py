@@ -189,21 +189,28 @@ def main() -> None:
                 else run_garak(garak, garak_config(url, key, None, args.cap, args.probes), "plain", work)
             )
             guarded = run_garak(garak, garak_config(url, key, gid, args.cap, args.probes), "guarded", work)
+    # the run whose plain pass this is (a guarded-only run passes on the one it took it from)
+    plain_run = (previous.get("plain_run") or previous) if previous else None
     note = (
-        f"Guarded pass only (`--guarded-only`): the plain pass's figures are the {previous['when']} run's;"
+        f"Guarded pass only (`--guarded-only`): the plain pass's figures are the {plain_run['when']} run's;"
         " that run's ASR with its guardrail (the classifier then shipped): "
         + "; ".join(
             f"{probe} {detector} {row['asr']}"
-            for probe, detectors in previous["with_guardrail"].items()
+            for probe, detectors in plain_run["with_guardrail"].items()
             for detector, row in detectors.items()
         )
         + "."
-        if previous
+        if plain_run
         else None
     )
     merge(
         {
-            **({"note": note, "guarded_only": True} if note else {}),
+            **({"note": note, "guarded_only": True} if plain_run else {}),
+            **(
+                {"plain_run": {k: plain_run[k] for k in ("when", "with_guardrail", "elapsed_s")}}
+                if plain_run
+                else {}
+            ),
             "probes": args.probes.split(","),
             "cap": args.cap,
             "without_guardrail": plain,

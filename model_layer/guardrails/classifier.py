@@ -8,9 +8,10 @@ probability for a category is the highest over its windows. The head's output is
 Bedrock's confidence levels (NONE/LOW/MEDIUM/HIGH) by thresholds calibrated on a held-out split:
 per category at most 5 % / 2 % / 0.5 % of the texts without that label reach LOW / MEDIUM /
 HIGH, and the six filters *together* reach it on at most that share of the ordinary prompts
-(support and how-to questions among them): a guardrail stops a question when any one filter
-fires, so per-category rates add up. A filter's strength then decides which confidences it
-blocks (HIGH strength: LOW and up; MEDIUM: MEDIUM and up; LOW: HIGH only), as on Bedrock.
+(support and how-to questions among them; no one filter more than 0.6 of it): a guardrail stops
+a question when any one filter fires, so per-category rates add up. A filter's strength then
+decides which confidences it blocks (HIGH strength: LOW and up; MEDIUM: MEDIUM and up; LOW: HIGH
+only), as on Bedrock.
 """
 
 from __future__ import annotations

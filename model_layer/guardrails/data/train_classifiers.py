@@ -42,6 +42,8 @@ HERE = Path(__file__).parent
 FPR_CUTS = (0.05, 0.02, 0.005)  # LOW, MEDIUM, HIGH
 HIDDEN, EPOCHS, LR, SEED = 64, 400, 3e-3, 7
 SUPPORT_WEIGHT = 3.0
+# No one filter may stop more than this part of the ordinary prompts' joint share on its own.
+PER_FILTER_SHARE = 0.6
 
 
 def embed_windows(
@@ -139,8 +141,9 @@ def doc_scores(params: dict[str, np.ndarray], x: np.ndarray, owner: np.ndarray, 
 
 def _level(scores: np.ndarray, y: np.ndarray, ordinary: np.ndarray, fpr: float) -> np.ndarray:
     """Per category, a cut-off with at most ``fpr`` of the texts without that label above it, and
-    together with the other categories' at most ``fpr`` of the ordinary prompts above any. The
-    ordinary prompts' share is spent where it detects the most: every cut-off starts above the
+    together with the other categories' at most ``fpr`` of the ordinary prompts above any (and on
+    its own at most :data:`PER_FILTER_SHARE` of that). The ordinary prompts' share is spent where
+    it detects the most: every cut-off starts above the
     highest ordinary score; then, while the share allows, the one category whose cut-off moves
     down past some lower ordinary score with the most validation positives gained per ordinary
     prompt newly stopped (looking past plateaus, not one prompt at a time) moves there."""
@@ -148,6 +151,7 @@ def _level(scores: np.ndarray, y: np.ndarray, ordinary: np.ndarray, fpr: float) 
     floor = np.array([np.quantile(scores[y[:, c] == 0, c], 1 - fpr) for c in range(y.shape[1])])
     cut = np.maximum(floor, ordinary_scores.max(axis=0) + 1e-6)
     budget = int(np.floor(fpr * len(ordinary_scores)))
+    own_budget = int(np.floor(PER_FILTER_SHARE * fpr * len(ordinary_scores)))
     while True:
         stopped = int((ordinary_scores >= cut).any(axis=1).sum())
         best, best_gain = None, 0.0
@@ -161,7 +165,7 @@ def _level(scores: np.ndarray, y: np.ndarray, ordinary: np.ndarray, fpr: float) 
                 trial = cut.copy()
                 trial[c] = nxt
                 added = int((ordinary_scores >= trial).any(axis=1).sum()) - stopped
-                if stopped + added > budget:
+                if stopped + added > budget or (ordinary_scores[:, c] >= nxt).sum() > own_budget:
                     break
                 gained = positives[(positives >= nxt) & (positives < cut[c])]
                 gain = float(gained.size) / max(added, 0.5)
