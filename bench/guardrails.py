@@ -1,7 +1,7 @@
 # ruff: noqa: E501 -- the report's sentences and table rows stay one per line
 """Guardrail quality and cost, measured: PII, prompt attacks, harmful content, denied topics, latency.
 
-    .venv/bin/python bench/guardrails.py [--wheels DIR] [--rounds N]
+    .venv/bin/python bench/guardrails.py [--wheels DIR] [--rounds N] [--before REV]
 
 Writes bench/results/guardrails.md and .json. Every figure is measured in this run:
 
@@ -12,7 +12,9 @@ Writes bench/results/guardrails.md and .json. Every figure is measured in this r
   corpus (model_layer/guardrails/data/corpus.py; the classifier was fitted on train and calibrated
   on validation only) at each filter strength, and the false-positive rate on the test split's
   ordinary prompts (many mention passwords, security, killing processes or "ignore"), and on the
-  test texts labelled with *other* categories. Baseline in the same run: a keyword filter.
+  test texts labelled with *other* categories; and what a guardrail with all six filters on
+  stops of the ordinary prompts (any one firing stops a text). Baseline in the same run: a keyword
+  filter; with ``--before REV``, also the head and cut-offs shipped at git revision REV.
 - **Denied topics** and **contextual grounding**: held-out labelled sets (bench/guardrail_semantic.py).
 - **Latency**: ApplyGuardrail on 1 KB of text, in-process and through boto3 against a live
   gateway (baseline: GetGuardrail, the same HTTP + SigV4 + state read without the policies), and
@@ -85,44 +87,73 @@ def _keyword_score(text: str) -> float:
     return float(any(f" {k} " in low or (len(k) > 4 and k in low) for k in ATTACK_KEYWORDS))
 
 
-def bench_classifiers(wheels: Path, resources: GuardrailResources) -> dict:
+def bench_classifiers(wheels: Path, resources: GuardrailResources, before: str | None = None) -> dict:
+    """Per category and strength on the test split; with ``before`` (a git revision), the head and
+    cut-offs shipped then too, on the same texts."""
     corpus = [e for e in build_corpus(wheels) if e.split == "test"]
-    classifier = ContentClassifier.load()
     # The same windows and max-pooling as ContentClassifier.score_texts, embedded through the
     # training script's cache (the test windows are embedded once, not on every bench run).
     vectors, owner = embed_windows(corpus, resources, wheels / "window-embeddings.npz")
-    probs = np.zeros((len(corpus), len(CATEGORIES)), np.float32)
-    np.maximum.at(probs, owner, classifier.probabilities(vectors))
-    scores = [dict(zip(CATEGORIES, map(float, row), strict=True)) for row in probs]
-    out: dict = {"test_examples": len(corpus), "categories": {}}
+    out: dict = {
+        "test_examples": len(corpus),
+        **_head_rates(ContentClassifier.load(), corpus, vectors, owner),
+    }
+    if before:
+        from guardrail_redteam import _head_at
+
+        out["before"] = {"revision": before, **_head_rates(_head_at(before), corpus, vectors, owner)}
     benign = [i for i, e in enumerate(corpus) if not e.labels]
-    for category in CATEGORIES:
-        positives = [i for i, e in enumerate(corpus) if category in e.labels]
-        others = [i for i, e in enumerate(corpus) if e.labels and category not in e.labels]
-        rows = {}
-        for strength, lowest in (("LOW", "HIGH"), ("MEDIUM", "MEDIUM"), ("HIGH", "LOW")):
-
-            def hit(i, lowest=lowest, category=category):
-                level = classifier.confidence(category, scores[i][category])
-                return LEVELS.index(level) >= LEVELS.index(lowest)
-
-            rows[strength] = {
-                "tpr": _rate(positives, hit),
-                "fpr_ordinary": _rate(benign, hit),
-                "fpr_other_categories": _rate(others, hit),
-            }
-        out["categories"][category] = {
-            "positives": len(positives),
-            "ordinary": len(benign),
-            "other": len(others),
-            "by_strength": rows,
-        }
     attacks = [i for i, e in enumerate(corpus) if "PROMPT_ATTACK" in e.labels]
     keyword = {i: _keyword_score(corpus[i].text) for i in range(len(corpus))}
     out["keyword_baseline"] = {
         "tpr": _rate(attacks, lambda i: keyword[i] > 0),
         "fpr_ordinary": _rate(benign, lambda i: keyword[i] > 0),
     }
+    return out
+
+
+STRENGTHS = (("LOW", "HIGH"), ("MEDIUM", "MEDIUM"), ("HIGH", "LOW"))  # strength, lowest confidence blocked
+
+
+def _head_rates(classifier: ContentClassifier, corpus: list, vectors: np.ndarray, owner: np.ndarray) -> dict:
+    probs = np.zeros((len(corpus), len(CATEGORIES)), np.float32)
+    np.maximum.at(probs, owner, classifier.probabilities(vectors))
+    scores = [dict(zip(CATEGORIES, map(float, row), strict=True)) for row in probs]
+    benign = [i for i, e in enumerate(corpus) if not e.labels]
+    support = [i for i in benign if corpus[i].source == "strata:support"]
+    out: dict = {"categories": {}, "all_filters": {}}
+
+    def hit(i, category, lowest):
+        return LEVELS.index(classifier.confidence(category, scores[i][category])) >= LEVELS.index(lowest)
+
+    for category in CATEGORIES:
+        positives = [i for i, e in enumerate(corpus) if category in e.labels]
+        others = [i for i, e in enumerate(corpus) if e.labels and category not in e.labels]
+        rows = {
+            strength: {
+                "tpr": _rate(positives, lambda i, c=category, lo=lowest: hit(i, c, lo)),
+                "fpr_ordinary": _rate(benign, lambda i, c=category, lo=lowest: hit(i, c, lo)),
+                "fpr_other_categories": _rate(others, lambda i, c=category, lo=lowest: hit(i, c, lo)),
+            }
+            for strength, lowest in STRENGTHS
+        }
+        out["categories"][category] = {
+            "positives": len(positives),
+            "ordinary": len(benign),
+            "other": len(others),
+            "by_strength": rows,
+        }
+    for strength, lowest in STRENGTHS:  # a guardrail with all six on stops a text when any fires
+
+        def stopped(i, lowest=lowest):
+            return any(hit(i, c, lowest) for c in CATEGORIES)
+
+        out["all_filters"][strength] = {
+            "ordinary": _rate(benign, stopped),
+            "support": _rate(support, stopped),
+            "ordinary_count": len(benign),
+            "support_count": len(support),
+        }
     return out
 
 
@@ -334,6 +365,7 @@ def render(results: dict) -> str:
         "",
         f"Keyword-list baseline for PROMPT_ATTACK on the same split: TPR {kb['tpr']}, FPR ordinary {kb['fpr_ordinary']}.",
     ]
+    lines += render_all_filters(c)
     lines += render_semantic(results["topics"], results["grounding"])
     lat = results["latency"]
     lines += ["", "## Latency (p50, ms)", "", "| what | ms |", "|---|---:|"]
@@ -341,10 +373,42 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_all_filters(c: dict) -> list[str]:
+    """What a guardrail with all six filters on stops of the ordinary test prompts (any filter
+    firing stops one), and with ``before``, both heads' figures side by side."""
+    heads = [("shipped", c)] + ([(f"`{c['before']['revision']}`", c["before"])] if "before" in c else [])
+    a = c["all_filters"]["LOW"]
+    lines = [
+        "",
+        f"All six filters on at one strength (a text is stopped when any fires), share of the {a['ordinary_count']} ordinary test prompts stopped, and of the {a['support_count']} support and how-to questions among them (`strata:support`):",
+        "",
+        "| head | strength | ordinary stopped | support questions stopped |",
+        "|---|---|---:|---:|",
+    ]
+    for name, h in heads:
+        for strength, r in h["all_filters"].items():
+            lines.append(f"| {name} | {strength} | {r['ordinary']} | {r['support']} |")
+    if "before" in c:
+        b = c["before"]["categories"]
+        lines += [
+            "",
+            f"TPR per strength, shipped head vs the one at `{c['before']['revision']}` (same test texts):",
+            "",
+            "| category | LOW | MEDIUM | HIGH | LOW before | MEDIUM before | HIGH before |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for category, row in c["categories"].items():
+            now = " | ".join(str(row["by_strength"][s]["tpr"]) for s, _ in STRENGTHS)
+            then = " | ".join(str(b[category]["by_strength"][s]["tpr"]) for s, _ in STRENGTHS)
+            lines.append(f"| {category} | {now} | {then} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wheels", type=Path, default=Path.home() / ".cache" / "strata-guardrail-wheels")
     parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--before", help="also score the content head shipped at this git revision")
     args = parser.parse_args()
     import platform
 
@@ -353,7 +417,7 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start (shared with other engineers' runs)",
         "pii": bench_pii(args.wheels),
-        "classifiers": bench_classifiers(args.wheels, resources),
+        "classifiers": bench_classifiers(args.wheels, resources, args.before),
         "topics": bench_topics(resources),
         "grounding": bench_grounding(resources),
         "latency": bench_latency(args.rounds),
