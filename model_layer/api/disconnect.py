@@ -42,7 +42,7 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
 
     watcher = asyncio.ensure_future(watch())
     try:
-        return await work
+        result = await work
     except asyncio.CancelledError:
         # Ours (the client left) unless the task is being cancelled from elsewhere as well.
         if gone and task.uncancel() <= cancelling:
@@ -50,3 +50,6 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
         raise
     finally:
         watcher.cancel()  # not awaited: it is parked in receive() and ends at its next step
+    if gone:  # the work finished although it was cancelled (it caught the cancellation): take it back
+        task.uncancel()
+    return result
