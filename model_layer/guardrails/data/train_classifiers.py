@@ -182,7 +182,7 @@ def ordinary(examples: list[Example]) -> np.ndarray:
     """Which examples are ordinary prompts: no label, and neither one of pyrit's human-scored model
     *answers* on harmful subjects rated harmless (refusals that name what they refuse) nor a
     Do-Not-Answer question (``donotanswer/``: a dataset of prompts a model should decline, some
-    without an intent mapped to a category here, e.g. self-harm). Those still count among each
+    without an intent mapped to a category here, e.g. asking for a diagnosis). Those still count among each
     category's negatives, but are not what users ordinarily ask."""
     excluded = ("scorer_evals/harm/", "donotanswer/")
     return np.array([not e.labels and not any(x in e.source for x in excluded) for e in examples])
