@@ -239,23 +239,39 @@ def current_revision(db: Database) -> frozenset[str]:
 
 
 def migrate(db: Database) -> None:
-    """Bring the schema to the latest revision, once, whoever else is starting at the same time."""
+    """Bring the schema to the latest revision, once, whoever else is starting at the same time.
+
+    A writable SQLite file is checked under the migration lock too: the first connections to a
+    new file switch it to WAL, and on a loaded host concurrent first opens outside the lock could
+    wait past the busy timeout (seen once in CI). PostgreSQL checks first and locks only to upgrade.
+    """
     try:
-        if current_revision(db) == head_revision():
-            return
-        if db.read_only:
-            raise StateReadOnlyError(
-                f"the state database {db.url} needs a schema upgrade but is read-only",
-                hint="run any strata command once with write access",
-            )
-        with _migration_lock(db), db.engine.connect().execution_options(strata_write=True) as conn:
-            command.upgrade(_alembic_config(conn), "heads")
-            conn.commit()
+        if db.dialect == "sqlite" and not db.read_only:
+            with _migration_lock(db):
+                _upgrade_if_behind(db, locked=True)
+        else:
+            _upgrade_if_behind(db, locked=False)
     except SQLAlchemyError as exc:
         raise StateUnavailableError(
             f"cannot open the state database {db.url}: {type(exc.orig or exc).__name__}",
             hint="check [state] url / STRATA_STATE_URL and that the server is up",
         ) from exc
+
+
+def _upgrade_if_behind(db: Database, *, locked: bool) -> None:
+    if current_revision(db) == head_revision():
+        return
+    if db.read_only:
+        raise StateReadOnlyError(
+            f"the state database {db.url} needs a schema upgrade but is read-only",
+            hint="run any strata command once with write access",
+        )
+    with (
+        contextlib.nullcontext() if locked else _migration_lock(db),
+        db.engine.connect().execution_options(strata_write=True) as conn,
+    ):
+        command.upgrade(_alembic_config(conn), "heads")
+        conn.commit()
 
 
 @contextlib.contextmanager
