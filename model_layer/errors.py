@@ -95,6 +95,26 @@ class ContextWindowExceeded(ValidationException):
         return "messages"
 
 
+class MaxTokensTooLarge(ValidationException):
+    """``maxTokens`` above the serving model's context window, worded as Bedrock and OpenAI word it."""
+
+    def __init__(self, max_tokens: int, window: int):
+        self.max_tokens, self.window = max_tokens, window
+        super().__init__(
+            f"The maximum tokens you requested exceeds the model limit of {window}. "
+            f"Try again with a maximum tokens value that is lower than {window}."
+        )
+
+    def openai_message(self) -> str:
+        return (
+            f"max_tokens is too large: {self.max_tokens}. This model supports at most {self.window} "
+            f"completion tokens, whereas you provided {self.max_tokens}."
+        )
+
+    def openai_param(self) -> str | None:
+        return "max_tokens"
+
+
 class AccessDeniedException(GatewayError):
     code, status, openai_type = "AccessDeniedException", 403, "authentication_error"
 

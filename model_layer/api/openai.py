@@ -38,6 +38,7 @@ from model_layer.wire.openai import (
     invalid,
 )
 from model_layer.wire.openapi import model_schema, request_body
+from model_layer.wire.validate import check_max_tokens
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 Body = TypeVar("Body", bound=pydantic.BaseModel)
@@ -98,16 +99,6 @@ def _check_kind(service: ModelService, tenant: Tenant, model_id: str, kind: str,
     return model
 
 
-def _check_max_tokens(max_tokens: int | None, model: ModelInfo) -> None:
-    """As the Bedrock routes do (``check_max_tokens``), in OpenAI's words."""
-    if max_tokens is not None and max_tokens > model.context_window:
-        raise invalid(
-            f"max_tokens is too large: {max_tokens}. This model supports at most {model.context_window} "
-            f"completion tokens, whereas you provided {max_tokens}.",
-            "max_tokens",
-        )
-
-
 @router.post(
     "/chat/completions", response_model=None, openapi_extra=request_body(model_schema(ChatCompletionRequest))
 )
@@ -119,7 +110,7 @@ async def chat_completions(
     request_id = request.state.request_id
     model = _check_kind(service, tenant, body.model, "chat", "/v1/chat/completions")
     chat = chat_request_from_openai(body, request_id)
-    _check_max_tokens(chat.max_tokens, model)
+    check_max_tokens(chat.max_tokens, model)
     # strata's extension: Converse's guardrailConfig as a body field (openai SDK: extra_body=...)
     guardrail = openai_guardrail_config((body.model_extra or {}).get("guardrailConfig"))
     completion_id, created = f"chatcmpl-{request_id}", int(time.time())

@@ -30,7 +30,7 @@ import botocore.session
 import regex
 from botocore.model import OperationModel, Shape
 
-from model_layer.errors import ValidationException
+from model_layer.errors import MaxTokensTooLarge, ValidationException
 from model_layer.types import ModelInfo
 from model_layer.wire.json_body import MalformedJSON, parse_json
 
@@ -448,9 +448,7 @@ def parse_schema(text: str, where: str) -> dict[str, Any]:
 
 
 def check_max_tokens(max_tokens: int | None, model: ModelInfo) -> None:
-    """``maxTokens`` has no max in the model: enforce the serving model's own context window."""
+    """``maxTokens`` has no max in the model: enforce the serving model's own context window
+    (the OpenAI route words the same error OpenAI's way: ``MaxTokensTooLarge.openai_message``)."""
     if max_tokens is not None and max_tokens > model.context_window:
-        raise ValidationException(
-            f"The maximum tokens you requested exceeds the model limit of {model.context_window}. "
-            f"Try again with a maximum tokens value that is lower than {model.context_window}."
-        )
+        raise MaxTokensTooLarge(max_tokens, model.context_window)
