@@ -183,4 +183,4 @@ async def create_embeddings(
 
 
 # Served as plain Starlette routes too (see model_layer.app._add_plain_routes).
-PLAIN_ROUTES = (("/v1/chat/completions", chat_completions), ("/v1/embeddings", create_embeddings))
+PLAIN_ROUTES = (chat_completions, create_embeddings)

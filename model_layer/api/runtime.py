@@ -11,10 +11,9 @@ stops the provider.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -267,27 +266,5 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def _model_route(handler: Callable[[str, Request], Awaitable[Response]]) -> Endpoint:
-    """``handler(model_id, request)`` as a plain Starlette endpoint (the access log keeps its name)."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        return await handler(request.path_params["model_id"], request)
-
-    return endpoint
-
-
 # Served as plain Starlette routes too (see model_layer.app._add_plain_routes).
-PLAIN_ROUTES = tuple(
-    (f"/model/{{model_id:path}}/{action}", _model_route(handler))
-    for action, handler in (
-        ("converse", converse),
-        ("converse-stream", converse_stream),
-        ("invoke", invoke_model),
-        ("invoke-with-response-stream", invoke_model_with_response_stream),
-        ("count-tokens", count_tokens),
-    )
-)
+PLAIN_ROUTES = (converse, converse_stream, invoke_model, invoke_model_with_response_stream, count_tokens)
